@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Build the documentation site offline into _docs/ (no Quarto needed):
+# nbdev's own notebook processing (show_doc, directives) into _proc/, then smalldocs renders
+# _proc/_quarto.yml as a static site. With EXECUTE=1 every processed notebook is run first (all
+# cells, slow ones included), so the site shows fresh outputs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MPLBACKEND=Agg
+rm -rf _proc _docs
+.venv/bin/nbdev-proc-nbs --file-re '\.(?:ipynb|qmd|html)$' >/dev/null
+if [ "${EXECUTE:-0}" = "1" ]; then
+  for nb in _proc/[0-9]*.ipynb; do
+    echo "==> executing $nb"
+    .venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 "$nb" >/dev/null 2>&1 \
+      || { echo "FAILED: $nb"; .venv/bin/jupyter nbconvert --to notebook --execute --inplace "$nb"; exit 1; }
+  done
+fi
+.venv/bin/smalldocs render _proc --quiet 2>/dev/null || .venv/bin/smalldocs render _proc
+[ -d _proc/_docs ] && mv _proc/_docs _docs
+test -f _docs/index.html || { echo "docs build produced no _docs/index.html"; exit 1; }
+echo "==> docs site in _docs/ ($(find _docs -name '*.html' | wc -l) pages); view with: .venv/bin/python -m http.server -d _docs 8000"
