@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MPLBACKEND=Agg
 rm -rf _proc _docs
-.venv/bin/nbdev-proc-nbs --file-re '\.(?:ipynb|qmd|html)$' >/dev/null
+.venv/bin/nbdev-proc-nbs --file-re '\.(?:ipynb|qmd|html)$' >/tmp/dynbook-proc.log 2>&1 \
+  || { cat /tmp/dynbook-proc.log; echo "FAIL: nbdev-proc-nbs"; exit 1; }   # (it asks for Quarto and carries on without it)
 if [ "${EXECUTE:-0}" = "1" ]; then
   for nb in _proc/[0-9]*.ipynb; do
     echo "==> executing $nb"
@@ -15,7 +16,9 @@ if [ "${EXECUTE:-0}" = "1" ]; then
       || { echo "FAILED: $nb"; .venv/bin/jupyter nbconvert --to notebook --execute --inplace "$nb"; exit 1; }
   done
 fi
-.venv/bin/smalldocs render _proc --quiet 2>/dev/null || .venv/bin/smalldocs render _proc
+.venv/bin/smalldocs render _proc --quiet
 [ -d _proc/_docs ] && mv _proc/_docs _docs
 test -f _docs/index.html || { echo "docs build produced no _docs/index.html"; exit 1; }
+# README.md from the processed index notebook (the README is generated, never edited by hand)
+.venv/bin/python scripts/readme.py _proc/index.ipynb README.md
 echo "==> docs site in _docs/ ($(find _docs -name '*.html' | wc -l) pages); view with: .venv/bin/python -m http.server -d _docs 8000"

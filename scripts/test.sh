@@ -24,6 +24,9 @@ echo "$out" | grep -q "^Success\." || { echo "FAIL: nbdev-test ran no notebook";
 
 echo "==> docs build"
 bash scripts/docs.sh
+if [ -n "$(git status --porcelain README.md nbs/sidebar.yml nbs/nbdev.yml)" ]; then
+  echo "FAIL: README.md or the docs config is not what the notebooks generate; run bash scripts/docs.sh and commit"; git diff --stat; exit 1
+fi
 
 echo "==> pytest"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests
