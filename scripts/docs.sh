@@ -19,6 +19,12 @@ fi
 .venv/bin/smalldocs render _proc --quiet
 [ -d _proc/_docs ] && mv _proc/_docs _docs
 test -f _docs/index.html || { echo "docs build produced no _docs/index.html"; exit 1; }
+# LOCAL_KATEX=1: serve KaTeX from the site itself (npm's katex package) so maths renders offline
+if [ "${LOCAL_KATEX:-0}" = "1" ]; then
+  tmp=$(mktemp -d); (cd "$tmp" && npm pack -s katex@0.16.11 >/dev/null && tar xzf katex-0.16.11.tgz)
+  mkdir -p _docs/site_libs/katex && cp -r "$tmp"/package/dist/* _docs/site_libs/katex/
+  find _docs -name '*.html' -print0 | xargs -0 sed -i 's#https://cdn.jsdelivr.net/npm/katex@0.16.11/dist#/site_libs/katex#g'
+fi
 # README.md from the processed index notebook (the README is generated, never edited by hand)
 .venv/bin/python scripts/readme.py _proc/index.ipynb README.md
 echo "==> docs site in _docs/ ($(find _docs -name '*.html' | wc -l) pages); view with: .venv/bin/python -m http.server -d _docs 8000"
