@@ -28,6 +28,7 @@ def lincomb(x, *terms):
     for c, k in terms: x = x + c * k
     return x
 
+# %% ../nbs/01_simulate.ipynb #0f4c31f7
 class Solver:
     "Base class: `kinds` it accepts, its `order`, and whether it adapts its step."
     name = "solver"; kinds = ("flow",); order = None; adaptive = False
@@ -40,12 +41,14 @@ class Solver:
         "The tensor arguments of `step` after `f` and `x`."
         return (p, torch.tensor(dt, dtype=dtype, device=device))
 
+# %% ../nbs/01_simulate.ipynb #4254df0d
 class Euler(Solver):
     "Explicit Euler, $x_{n+1} = x_n + h f(x_n)$ (order 1): for teaching and for testing."
     name = "euler"; kinds = ("flow", "pde"); order = 1; rows = True
     @staticmethod
     def step(f, x, p, dt): return lincomb(x, (dt, f(x, p)))
 
+# %% ../nbs/01_simulate.ipynb #7a868a7b
 class RK4(Solver):
     "The classical fourth-order Runge–Kutta method with a fixed step."
     name = "rk4"; kinds = ("flow", "pde"); order = 4; rows = True
@@ -57,6 +60,7 @@ class RK4(Solver):
         k4 = f(lincomb(x, (dt, k3)), p)
         return lincomb(x, (dt / 6, k1), (dt / 3, k2), (dt / 3, k3), (dt / 6, k4))
 
+# %% ../nbs/01_simulate.ipynb #825d0963
 class MapIteration(Solver):
     "Iterate a map: $x_{n+1} = f(x_n; p)$."
     name = "map"; kinds = ("map",); rows = True

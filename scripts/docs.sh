@@ -5,7 +5,8 @@
 # cells, slow ones included), so the site shows fresh outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MPLBACKEND=Agg
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+unset MPLBACKEND   # executed notebooks need the inline backend for their figures
 rm -rf _proc _docs
 .venv/bin/nbdev-proc-nbs --file-re '\.(?:ipynb|qmd|html)$' >/tmp/dynbook-proc.log 2>&1 \
   || { cat /tmp/dynbook-proc.log; echo "FAIL: nbdev-proc-nbs"; exit 1; }   # (it asks for Quarto and carries on without it)
