@@ -12,6 +12,7 @@ for c in nb.cells:   # the processed notebook carries its title and description 
         import yaml
         meta = yaml.safe_load(c.source.strip().strip("-")) or {}
 nb.cells = [c for c in nb.cells if c.cell_type != "raw"]
+nb.metadata["language_info"] = {"name": "python"}   # so code cells render as ```python blocks
 for c in nb.cells:   # images of a notebook run do not belong in a README
     if c.cell_type == "code":
         c.outputs = [o for o in c.outputs if not (o.get("output_type") in ("display_data", "execute_result") and "image/png" in o.get("data", {}))]
