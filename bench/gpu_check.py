@@ -24,6 +24,7 @@ T0 = time.perf_counter()
 import numpy as np
 import torch
 
+from _common import cpu_model, sync
 from dynbook import kernels
 from dynbook.simulate import RK4, Dopri5, simulate
 from dynbook.systems import get
@@ -32,16 +33,8 @@ from dynbook.systems import get
 def elapsed(): return time.perf_counter() - T0
 
 
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"): return line.split(":", 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or "unknown"
 
 
-def sync(dev):
-    if str(dev).startswith("cuda"): torch.cuda.synchronize()
 
 
 def timed(fn, dev):

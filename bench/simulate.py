@@ -33,6 +33,7 @@ import numpy as np
 import torch
 torch.set_num_threads(1)
 
+from _common import cpu_model, sync
 from dynbook import kernels
 from dynbook.simulate import RK4, simulate
 from dynbook.systems import get
@@ -40,16 +41,8 @@ from dynbook.systems import get
 SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 
 
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"): return line.split(":", 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or "unknown"
 
 
-def sync(device):
-    if str(device).startswith("cuda"): torch.cuda.synchronize()
 
 
 def best_of(fn, repeats, device="cpu"):
