@@ -83,16 +83,16 @@ def stack_state(x) -> torch.Tensor:
 
 def chunk(step:Callable, f:Callable, n_saves:int, stride:int, save:bool, compile:bool=False) -> Callable:
     "A function `(x, *args) -> (x_last, saved states or None, last state finite)` doing `n_saves*stride` steps."
-    key = (step, f, n_saves, stride, save, compile)
-    if key in _CHUNKS: return _CHUNKS[key]
+    key = (step, f, n_saves, stride, save)
+    if compile and key in _CHUNKS: return _CHUNKS[key]
     def run_chunk(x, *args):
         xs = []
         for _ in range(n_saves):
             for _ in range(stride): x = step(f, x, *args)
             if save: xs.append(stack_state(x))
         return x, (torch.stack(xs) if save else None), torch.isfinite(stack_state(x)).all()
-    fn = compiled(run_chunk, tag=f"{len(_CHUNKS)}") if compile else run_chunk
-    _CHUNKS[key] = fn
+    if not compile: return run_chunk    # eager chunks are cheap to build: only compiled ones are cached
+    _CHUNKS[key] = fn = compiled(run_chunk, tag=f"{len(_CHUNKS)}")
     return fn
 
 def empty(shape, dtype, device) -> torch.Tensor:

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from .core import BadInputError, DynbookError, IntegrationError, NonConvergenceError, as_tensor, resolve_dtype, suggest
+from .core import BadInputError, DynbookError, IntegrationError, NonConvergenceError, as_tensor, resolve_device, resolve_dtype, suggest
 from .systems import System, get
 from . import kernels
 
@@ -346,7 +346,6 @@ def simulate(system,                 # a `System` or a catalog name
     if system.kind == "map" and dt != 1.0: raise BadInputError(f"{system.name} is a map: its step is one iterate, leave dt unset")
     dtype = resolve_dtype(dtype, x0.dtype if isinstance(x0, torch.Tensor) and x0.is_floating_point() else torch.float64)
     if device is None: device = x0.device if isinstance(x0, torch.Tensor) else "cpu"
-    from dynbook.core import resolve_device
     device = resolve_device(device)
     x = as_tensor(system.x0 if x0 is None else x0, name="x0", dtype=dtype, device=device)
     if x.ndim == 0 or x.shape[-1] != system.dim:
@@ -359,41 +358,12 @@ def simulate(system,                 # a `System` or a catalog name
     t = (transient + torch.arange(n_save + 1, dtype=torch.float64) * save_every) * dt
     info = {}
     t0 = time.perf_counter()
-    if solver.adaptive if hasattr(solver, "adaptive") and isinstance(solver, (Dopri5, Rosenbrock)) else False:
+    if isinstance(solver, (Dopri5, Rosenbrock)) and solver.adaptive:
         if transient:
-            xt, _ = _adaptive_run(solver, system, x, p, torch.tensor([0.0, transient * dt], dtype=torch.float64), on_blowup)
-            x = xt[-1]
+            x = _adaptive_run(solver, system, x, p, torch.tensor([0.0, transient * dt], dtype=torch.float64), on_blowup)[0][-1]
         out, info["n_steps"] = _adaptive_run(solver, system, x, p, t, on_blowup, progress=bool(progress))
     else:
-        if isinstance(solver, Rosenbrock):
-            tab = solver._TABLES[solver.method]; jac = system.jacobian_rule
-            step = lambda f, x, p, dt: _rosenbrock_stages(tab, f, jac, x, p, dt.expand(x.shape[:-1]))[0]
-            args, do_compile = (p, torch.tensor(dt, dtype=dtype, device=device)), False
-        elif isinstance(solver, Dopri5):
-            step, args, do_compile = solver.step, (p, torch.tensor(dt, dtype=dtype, device=device)), False
-        else:
-            step, args = type(solver).step, solver.prepare(system, p, dt, dtype, device)
-            B = int(np.prod(batch)) if len(batch) else 1
-            work = (transient + n_steps) * (2.5e-4 + 4e-9 * B * system.dim)   # rough eager seconds
-            do_compile = solver.compilable and kernels.should_compile(compile, work)
-        rows = getattr(solver, "rows", False) and system.kind != "pde" and system._vectorized is None
-        f = system.rule_rows if rows else system.rule
-        state = tuple(x.movedim(-1, 0).contiguous().unbind(0)) if rows else x
-        if progress is None: progress = (transient + n_steps) * max(1, int(np.prod(batch) or 1)) * system.dim > 2e8
-        try:
-            out = kernels.run_steps(step, f, state, args, n_save, save_every, transient,
-                                    compile=do_compile, progress=progress)
-            if rows: out = out.movedim(1, -1)   # (T, dim, *batch) -> (T, *batch, dim), a view
-        except kernels.BlowUp as e:
-            bt = e.step * dt
-            if on_blowup == "raise":
-                where = f" for batch indices {e.index[:10]}{' …' if len(e.index) > 10 else ''}" if len(batch) else ""
-                raise IntegrationError(f"{system.name}: the state became non-finite at t={bt:.6g} (step {e.step}){where}; "
-                                       "reduce dt, check the parameters, or pass on_blowup='nan' to mark and continue.",
-                                       t=bt, batch_index=e.index) from None
-            out = _nan_rerun(step, f, state, args, n_save, save_every, transient)
-            if rows: out = out.movedim(1, -1)
-        info["compiled"] = do_compile
+        out, info["compiled"] = _fixed_run(solver, system, x, p, dt, n_save, save_every, transient, compile, on_blowup, progress)
     info["seconds"] = time.perf_counter() - t0
     xs = out.movedim(0, -2)
     if on_blowup == "nan":
@@ -404,6 +374,33 @@ def simulate(system,                 # a `System` or a catalog name
         info["blown_up"] = bad.any(-1)
     return Trajectory(t=t, x=xs, system=system, params=p, solver=solver, info=info)
 
-def _nan_rerun(step, f, x, args, n_save, save_every, transient):
-    "Re-run eagerly without stopping at non-finite states (for on_blowup='nan')."
-    return kernels.run_steps(step, f, x, args, n_save, save_every, transient, compile=False, check=False)
+def _fixed_run(solver, system, x, p, dt, n_save, save_every, transient, compile, on_blowup, progress):
+    "Fixed steps through `kernels.run_steps`: saved states `(T, *batch, dim)` and whether they were compiled."
+    batch, dtype, device = x.shape[:-1], x.dtype, x.device
+    dt_t = torch.tensor(dt, dtype=dtype, device=device)
+    if isinstance(solver, Rosenbrock):
+        tab, jac = solver._TABLES[solver.method], system.jacobian_rule
+        step = lambda f, x, p, dt: _rosenbrock_stages(tab, f, jac, x, p, dt.expand(x.shape[:-1]))[0]
+        args, do_compile = (p, dt_t), False
+    elif isinstance(solver, Dopri5):
+        step, args, do_compile = solver.step, (p, dt_t), False
+    else:
+        step, args = type(solver).step, solver.prepare(system, p, dt, dtype, device)
+        B = int(np.prod(batch)) if len(batch) else 1
+        work = (transient + n_save * save_every) * (2.5e-4 + 4e-9 * B * system.dim)   # rough eager seconds
+        do_compile = solver.compilable and kernels.should_compile(compile, work)
+    rows = solver.rows and system.has_row_rule
+    f = system.rule_rows if rows else system.rule
+    state = tuple(x.movedim(-1, 0).contiguous().unbind(0)) if rows else x
+    if progress is None: progress = (transient + n_save * save_every) * max(1, int(np.prod(batch) or 1)) * system.dim > 2e8
+    try:
+        out = kernels.run_steps(step, f, state, args, n_save, save_every, transient, compile=do_compile, progress=progress)
+    except kernels.BlowUp as e:
+        bt = e.step * dt
+        if on_blowup == "raise":
+            where = f" for batch indices {e.index[:10]}{' …' if len(e.index) > 10 else ''}" if len(batch) else ""
+            raise IntegrationError(f"{system.name}: the state became non-finite at t={bt:.6g} (step {e.step}){where}; "
+                                   "reduce dt, check the parameters, or pass on_blowup='nan' to mark and continue.",
+                                   t=bt, batch_index=e.index) from None
+        out = kernels.run_steps(step, f, state, args, n_save, save_every, transient, compile=False, check=False)
+    return (out.movedim(1, -1) if rows else out), do_compile   # rows: (T, dim, *batch) -> (T, *batch, dim), a view

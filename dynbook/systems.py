@@ -208,6 +208,11 @@ class System:
         "The rule generated from the sympy equations (what `rule` is unless a hand-vectorised one was given, which must equal it)."
         return _codegen(f"rule_{self.name}", self._rhs_exprs, self.variables, self.param_symbols)
 
+    @property
+    def has_row_rule(self) -> bool:
+        "Whether `rule_rows` (generated from sympy) is this system's fast path: not for PDEs or hand-vectorised rules."
+        return self.kind != "pde" and self._vectorized is None
+
     @functools.cached_property
     def rule_rows(self) -> Callable:
         """The generated rule on the component-row layout: `x` a tuple of `dim` tensors `(*batch,)`, returns such a
