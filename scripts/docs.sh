@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # Build the documentation site offline into _docs/ (no Quarto needed):
 # nbdev's own notebook processing (show_doc, directives) into _proc/, then smalldocs renders
-# _proc/_quarto.yml as a static site. With EXECUTE=1 every processed notebook is run first (all
-# cells, slow ones included), so the site shows fresh outputs.
+# _proc/_quarto.yml as a static site. With EXECUTE=1 copies of every notebook are run first (all
+# cells, slow ones included) and the site is built from them, so it shows fresh outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 unset MPLBACKEND   # executed notebooks need the inline backend for their figures
-rm -rf _proc _docs
-.venv/bin/nbdev-proc-nbs --file-re '\.(?:ipynb|qmd|html)$' >/tmp/dynbook-proc.log 2>&1 \
-  || { cat /tmp/dynbook-proc.log; echo "FAIL: nbdev-proc-nbs"; exit 1; }   # (it asks for Quarto and carries on without it)
+rm -rf _proc _docs _run
+src=nbs
 if [ "${EXECUTE:-0}" = "1" ]; then
-  for nb in _proc/[0-9]*.ipynb; do
-    echo "==> executing $nb"
-    .venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 "$nb" >/dev/null 2>&1 \
-      || { echo "FAILED: $nb"; .venv/bin/jupyter nbconvert --to notebook --execute --inplace "$nb"; exit 1; }
-  done
+  # run copies of the notebooks (the committed ones keep their outputs), then build the site from the copies
+  mkdir -p _run && cp -r nbs _run/nbs && rm -rf _run/nbs/.authoring
+  .venv/bin/python scripts/execute.py _run/nbs/*.ipynb
+  src=_run/nbs
 fi
+.venv/bin/nbdev-proc-nbs --path "$src" --file-re '\.(?:ipynb|qmd|html)$' >/tmp/dynbook-proc.log 2>&1 \
+  || { cat /tmp/dynbook-proc.log; echo "FAIL: nbdev-proc-nbs"; exit 1; }   # (it asks for Quarto and carries on without it)
 .venv/bin/smalldocs render _proc --quiet
 [ -d _proc/_docs ] && mv _proc/_docs _docs
 test -f _docs/index.html || { echo "docs build produced no _docs/index.html"; exit 1; }
