@@ -17,7 +17,7 @@ import torch
 
 # %% auto #0
 __all__ = ['DynbookError', 'BadInputError', 'IntegrationError', 'NonConvergenceError', 'suggest', 'resolve_device',
-           'resolve_dtype', 'as_tensor', 'bibliography', 'cite']
+           'resolve_dtype', 'as_tensor', 'check_int', 'bibliography', 'cite']
 
 # %% ../nbs/00_core.ipynb #e111c73b
 class DynbookError(Exception):
@@ -83,6 +83,13 @@ def as_tensor(x, name:str="input", dtype=None, device=None, finite:bool=True) ->
         bad = (~torch.isfinite(t)).nonzero()[:5].tolist()
         raise BadInputError(f"{name} contains NaN or inf (first bad indices {bad}).")
     return t
+
+# %% ../nbs/00_core.ipynb #5a8b0047
+def check_int(v, name:str, minimum:int=0) -> int:
+    "`v` as an int if it is an integer (not a bool) at least `minimum`, else a clear `BadInputError`."
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise BadInputError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
 
 # %% ../nbs/00_core.ipynb #39c47e3a
 def _bibfile():

@@ -35,7 +35,7 @@ def compiler_available() -> bool:
     if _STATE["compiler_ok"] is False: return False
     return shutil.which(os.environ.get("CXX", "g++")) is not None or shutil.which("clang++") is not None
 
-def should_compile(request="auto", work:float=0.0, threshold:float=3.0) -> bool:
+def should_compile(request="auto", work:float=0.0, threshold:float=10.0) -> bool:
     """Decide compiled vs eager. `request` is the caller's choice (True, False or 'auto'); the
     environment overrides it. With 'auto', compile when the estimated eager run time `work`
     (seconds) exceeds `threshold`."""
@@ -153,7 +153,7 @@ def run_steps(step:Callable, f:Callable, x, args:tuple, n_save:int, save_every:i
     out = empty((n_save + 1,) + tuple(S.shape), S.dtype, S.device)
     out[0] = S
     i = 0
-    if save_every <= 2 * chunk_steps:
+    if save_every <= chunk_steps:
         per = max(1, chunk_steps // save_every)
         kc = chunk(step, f, per, save_every, True, compile)
         ke = chunk(step, f, 1, save_every, True, False)
@@ -163,7 +163,7 @@ def run_steps(step:Callable, f:Callable, x, args:tuple, n_save:int, save_every:i
             out[i + 1:i + 1 + m] = xs
             i += m
     else:
-        d = _divisor(save_every, 2 * chunk_steps)
+        d = _divisor(save_every, chunk_steps)
         kc = chunk(step, f, 1, d, False, compile) if d >= 4 else None
         for i in range(n_save):
             if kc is not None:

@@ -13,13 +13,13 @@ import time
 import numpy as np
 import torch
 
-from .core import BadInputError, DynbookError, IntegrationError, NonConvergenceError, as_tensor, resolve_device, resolve_dtype, suggest
+from .core import BadInputError, DynbookError, IntegrationError, NonConvergenceError, as_tensor, check_int, resolve_device, resolve_dtype, suggest
 from .systems import System, get
 from . import kernels
 
 # %% auto #0
 __all__ = ['lincomb', 'Solver', 'Euler', 'RK4', 'MapIteration', 'etdrk4_coefficients', 'ETDRK4', 'Dopri5', 'Rosenbrock',
-           'Trajectory', 'solvers', 'simulate']
+           'Trajectory', 'solvers', 'prepare_run', 'simulate']
 
 # %% ../nbs/01_simulate.ipynb #58b52a46
 def lincomb(x, *terms):
@@ -313,10 +313,28 @@ def _solver(solver, system):
         raise BadInputError(f"{type(solver).__name__} does not apply to a {system.kind} ({system.name}); use {_DEFAULT[system.kind]!r}.")
     return solver
 
-def _int(v, name, minimum):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise BadInputError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
+def prepare_run(system, dt=None, x0=None, params=None, dtype=None, device=None):
+    """Validate and broadcast the inputs every run over a system shares (`simulate`, Lyapunov spectra, ...):
+    returns `(system, x, p, dt, batch)` with `x` `(*batch, dim)` and `p` `(*batch, n_params)` on one dtype and device.
+    `dtype` None means that of a floating `x0` tensor, else float64; `device` None that of `x0`, else CPU."""
+    if isinstance(system, str): system = get(system)
+    if not isinstance(system, System): raise BadInputError(f"system must be a System or a catalog name, got {type(system).__name__}")
+    if system.kind == "map":
+        if dt is not None and dt != 1.0: raise BadInputError(f"{system.name} is a map: its step is one iterate, leave dt unset")
+        dt = 1.0
+    if dt is None: dt = system.dt
+    try: dt = float(dt)
+    except (TypeError, ValueError): raise BadInputError(f"dt must be a number, got {dt!r}") from None
+    if not math.isfinite(dt) or dt <= 0: raise BadInputError(f"dt must be positive and finite, got {dt}")
+    dtype = resolve_dtype(dtype, x0.dtype if isinstance(x0, torch.Tensor) and x0.is_floating_point() else torch.float64)
+    device = resolve_device(device if device is not None else (x0.device if isinstance(x0, torch.Tensor) else "cpu"))
+    x = as_tensor(system.x0 if x0 is None else x0, name="x0", dtype=dtype, device=device)
+    if x.ndim == 0 or x.shape[-1] != system.dim:
+        raise BadInputError(f"x0 must have shape (..., {system.dim}) for {system.name} (dim {system.dim}), got {tuple(x.shape)}")
+    p = system.param_tensor(params, dtype=dtype, device=device)
+    try: batch = torch.broadcast_shapes(x.shape[:-1], p.shape[:-1])
+    except RuntimeError: raise BadInputError(f"x0 batch shape {tuple(x.shape[:-1])} and parameter batch shape {tuple(p.shape[:-1])} do not broadcast") from None
+    return system, x.expand(*batch, system.dim).clone(), p, dt, batch
 
 def simulate(system,                 # a `System` or a catalog name
              n_steps:int,            # steps after the transient (iterates for a map)
@@ -333,27 +351,12 @@ def simulate(system,                 # a `System` or a catalog name
              progress=None,          # show a progress bar (None: for long runs)
             ) -> Trajectory:
     "Integrate a flow, iterate a map or step a PDE for a batch of initial conditions and parameters."
-    if isinstance(system, str): system = get(system)
-    if not isinstance(system, System): raise BadInputError(f"system must be a System or a catalog name, got {type(system).__name__}")
-    n_steps = _int(n_steps, "n_steps", 0); transient = _int(transient, "transient", 0)
-    save_every = _int(save_every, "save_every", 1)
+    n_steps = check_int(n_steps, "n_steps", 0); transient = check_int(transient, "transient", 0)
+    save_every = check_int(save_every, "save_every", 1)
     if on_blowup not in ("raise", "nan"): raise BadInputError(f"on_blowup must be 'raise' or 'nan', got {on_blowup!r}")
-    solver = _solver(solver, system)
-    if dt is None: dt = system.dt
-    try: dt = float(dt)
-    except (TypeError, ValueError): raise BadInputError(f"dt must be a number, got {dt!r}") from None
-    if not math.isfinite(dt) or dt <= 0: raise BadInputError(f"dt must be positive and finite, got {dt}")
-    if system.kind == "map" and dt != 1.0: raise BadInputError(f"{system.name} is a map: its step is one iterate, leave dt unset")
-    dtype = resolve_dtype(dtype, x0.dtype if isinstance(x0, torch.Tensor) and x0.is_floating_point() else torch.float64)
-    if device is None: device = x0.device if isinstance(x0, torch.Tensor) else "cpu"
-    device = resolve_device(device)
-    x = as_tensor(system.x0 if x0 is None else x0, name="x0", dtype=dtype, device=device)
-    if x.ndim == 0 or x.shape[-1] != system.dim:
-        raise BadInputError(f"x0 must have shape (..., {system.dim}) for {system.name} (dim {system.dim}), got {tuple(x.shape)}")
-    p = system.param_tensor(params, dtype=dtype, device=device)
-    try: batch = torch.broadcast_shapes(x.shape[:-1], p.shape[:-1])
-    except RuntimeError: raise BadInputError(f"x0 batch shape {tuple(x.shape[:-1])} and parameter batch shape {tuple(p.shape[:-1])} do not broadcast") from None
-    x = x.expand(*batch, system.dim).clone()
+    if isinstance(system, str): system = get(system)
+    if isinstance(system, System): solver = _solver(solver, system)
+    system, x, p, dt, batch = prepare_run(system, dt, x0, params, dtype, device)
     n_save = n_steps // save_every
     t = (transient + torch.arange(n_save + 1, dtype=torch.float64) * save_every) * dt
     info = {}
