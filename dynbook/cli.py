@@ -18,6 +18,7 @@ import torch
 from .core import DynbookError, BadInputError
 from . import systems as _systems
 from .simulate import simulate, solvers
+from .invariants import lyapunov_spectrum
 
 # %% auto #0
 __all__ = ['main']
@@ -50,7 +51,36 @@ def _parser():
     m.add_argument("--float32", action="store_true", help="single precision (default: float64)")
     m.add_argument("--out", default=None, help="write the trajectory to FILE.npz (t, x, params) or FILE.csv (t, batch, state)")
     m.add_argument("--json", action="store_true", help="print a JSON summary")
+    l = sub.add_parser("lyapunov", help="Lyapunov spectrum of a catalog flow or map")
+    l.add_argument("name", help="system name (see `dynbook systems`)")
+    l.add_argument("--param", action="append", default=[], metavar="K=V", help="set a parameter (repeatable)")
+    l.add_argument("--time", type=float, default=None, help="averaging time (iterates for a map); default 200 time units or 10^4 iterates")
+    l.add_argument("--dt", type=float, default=None, help="time step of a flow (default: the system's)")
+    l.add_argument("--k", type=int, default=None, help="number of exponents (default: all)")
+    l.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+def _lyapunov_cmd(a):
+    system = _systems.get(a.name)
+    params = dict(_parse_param(s) for s in a.param)
+    dt = 1.0 if system.kind == "map" else float(a.dt or system.dt)
+    T = a.time if a.time is not None else (1e4 if system.kind == "map" else 200.0)
+    if not (T > 0 and math.isfinite(T)): raise BadInputError(f"--time must be positive, got {a.time}")
+    t0 = time.perf_counter()
+    res = lyapunov_spectrum(system, max(1, int(round(T / dt))), dt=None if system.kind == "map" else dt,
+                            params=params or None, k=a.k)
+    secs = time.perf_counter() - t0
+    ex = res.exponents.tolist()
+    ref = system.references.get("lyapunov_spectrum") if not params else None
+    out = dict(system=system.name, params={**system.params, **params}, time=T, dt=dt, exponents=ex,
+               kaplan_yorke=float(res.kaplan_yorke()) if res.k == system.dim else None,
+               reference=dict(value=list(ref.value), source=ref.source) if ref else None, seconds=round(secs, 3))
+    if a.json: print(json.dumps(out, indent=1))
+    else:
+        print(f"{system.name}: Lyapunov exponents over {'n' if system.kind == 'map' else 't'} = {T:g}: " + ", ".join(f"{v:.4f}" for v in ex)
+              + (f"; Kaplan–Yorke dimension {out['kaplan_yorke']:.4f}" if out["kaplan_yorke"] is not None else "") + f" ({secs:.1f} s)")
+        if ref: print(f"literature ({ref.source}): " + ", ".join(f"{v:.4f}" for v in ref.value))
+    return 0
 
 def _systems_cmd(a):
     rows = []
@@ -108,7 +138,7 @@ def _write(path, t, x, tr):
 def main(argv=None) -> int:
     "Entry point of the `dynbook` command."
     a = _parser().parse_args(argv)
-    try: return {"systems": _systems_cmd, "simulate": _simulate_cmd}[a.cmd](a)
+    try: return {"systems": _systems_cmd, "simulate": _simulate_cmd, "lyapunov": _lyapunov_cmd}[a.cmd](a)
     except DynbookError as e:
         print(f"dynbook: error: {e}", file=sys.stderr)
         return 2

@@ -65,3 +65,21 @@ def test_console_entry_point():
     assert json.loads(r.stdout)["shape"] == [6, 1]
     r = run("simulate", "nope", "--steps", "5")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_lyapunov_json(capsys):
+    assert main(["lyapunov", "henon", "--time", "5000", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["exponents"][0] == pytest.approx(0.41922, abs=0.01)
+    assert sum(out["exponents"]) == pytest.approx(np.log(0.3), abs=1e-9)
+    assert out["reference"]["source"] == "sprott2003"
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["lyapunov", "kuramoto_sivashinsky"], "PDE"),
+    (["lyapunov", "henon", "--time", "-1"], "--time must be positive"),
+    (["lyapunov", "henon", "--k", "5"], "k must be an integer between 1 and dim=2"),
+])
+def test_lyapunov_errors(args, msg, capsys):
+    assert main(args) == 2
+    assert msg in capsys.readouterr().err
