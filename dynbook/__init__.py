@@ -5,3 +5,4 @@ from .core import DynbookError, BadInputError, IntegrationError, NonConvergenceE
 from .simulate import simulate, Trajectory
 from . import invariants
 from .invariants import lyapunov_spectrum
+from . import bifurcations

@@ -109,7 +109,7 @@ class System:
                  kind:str,                 # 'flow', 'map' or 'pde'
                  variables:list,           # sympy Symbols of the state, in order
                  params:dict,              # {parameter name: default value}
-                 rhs:list,                 # sympy expressions: dx/dt (flow) or x_{n+1} (map); for a PDE, see `pde`
+                 rhs:list,                 # sympy expressions: dx/dt (flow) or x_{n+1} (map), or a function returning them (built lazily); for a PDE, see `pde`
                  dt:float,                 # recommended time step (1 for maps)
                  x0,                       # default initial state
                  citation:str="",          # BibTeX key of the defining paper
@@ -127,15 +127,23 @@ class System:
         self.variables = list(variables)
         self.param_symbols = [sp.Symbol(k, real=True) for k in params]
         self.params = {k: float(v) for k, v in params.items()}
-        self._rhs_exprs = list(rhs)
+        self._rhs_source = rhs if callable(rhs) else list(rhs)
         self.dt, self.citation, self.description = float(dt), citation, description
         self.references = {r.quantity: r for r in references}
         self.dysts_name, self.pde, self.structure, self.stiff = dysts_name, pde, dict(structure or {}), bool(stiff)
         self._vectorized = vectorized
         self.x0 = torch.as_tensor(np.asarray(x0, dtype=np.float64))
-        if kind != "pde" and len(self._rhs_exprs) != len(self.variables):
+        if kind != "pde" and not callable(rhs) and len(self._rhs_exprs) != len(self.variables):
             raise DynbookError(f"{name}: {len(self._rhs_exprs)} equations for {len(self.variables)} variables")
         if self.x0.shape != (self.dim,): raise DynbookError(f"{name}: x0 has shape {tuple(self.x0.shape)}, expected ({self.dim},)")
+
+    @functools.cached_property
+    def _rhs_exprs(self) -> list:
+        "The sympy right-hand sides, built on first use when the factory passed a function (large systems)."
+        exprs = list(self._rhs_source()) if callable(self._rhs_source) else self._rhs_source
+        if self.kind != "pde" and len(exprs) != len(self.variables):
+            raise DynbookError(f"{self.name}: {len(exprs)} equations for {len(self.variables)} variables")
+        return exprs
 
     # -- shape and symbols -------------------------------------------------------------------
     @property
@@ -506,7 +514,7 @@ def kuramoto(n:int=10) -> System:
     from statistics import NormalDist
     n = _size(n, "n", 2)
     th = _syms(" ".join(f"theta{i}" for i in range(n))); w = _syms(" ".join(f"w{i}" for i in range(n))); K, = _syms("K")
-    rhs = [w[i] + K/n*sp.Add(*[sp.sin(th[j] - th[i]) for j in range(n) if j != i]) for i in range(n)]
+    rhs = lambda: [w[i] + K/n*sp.Add(*[sp.sin(th[j] - th[i]) for j in range(n) if j != i]) for i in range(n)]   # n^2 terms: built only if asked for
     params = {f"w{i}": NormalDist().inv_cdf((i + 0.5)/n) for i in range(n)} | dict(K=2.0)
     def vec(x, p):   # sum_j sin(th_j - th_i) = cos(th_i) sum sin - sin(th_i) sum cos: O(n), not O(n^2)
         s_, c_ = torch.sin(x), torch.cos(x)
