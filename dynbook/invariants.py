@@ -1,4 +1,4 @@
-"""Lyapunov spectra by Benettin's QR method, finite-time exponents and the Kaplan–Yorke dimension, batched over initial conditions and parameters.
+"""Lyapunov spectra by Benettin's QR method, finite-time exponents and the Kaplan–Yorke dimension; and from a time series: the 0-1 test, entropies, delay embedding, correlation dimension and the largest exponent.
 
 Docs: https://dynbook.github.io/dynbook/invariants.html.md"""
 
@@ -17,10 +17,15 @@ from .core import BadInputError, IntegrationError, as_tensor, check_int
 from .systems import System, get
 from .simulate import prepare_run
 from . import kernels
+from scipy.spatial import cKDTree
 
 # %% auto #0
 __all__ = ['tangent_step_flow', 'tangent_step_map', 'orthonormalise', 'tangent_block', 'kaplan_yorke_dimension',
-           'LyapunovSpectrum', 'lyapunov_spectrum', 'finite_time_exponents']
+           'LyapunovSpectrum', 'lyapunov_spectrum', 'finite_time_exponents', 'delay_embedding', 'ZeroOneTest',
+           'zero_one_test', 'pair_counts', 'sample_entropy', 'approximate_entropy', 'MultiscaleEntropy',
+           'multiscale_entropy', 'permutation_entropy', 'DelayChoice', 'mutual_information_delay', 'FalseNeighbours',
+           'false_nearest_neighbours', 'CorrelationDimension', 'correlation_dimension', 'DivergenceCurve',
+           'max_lyapunov_from_data']
 
 # %% ../nbs/03_invariants.ipynb #518ebfd4
 def tangent_step_flow(f, jac, x, Q, p, dt):
@@ -199,3 +204,438 @@ def finite_time_exponents(system,         # a `System` or a catalog name
     "Finite-time Lyapunov exponents over `n_windows` consecutive windows of `window` steps: `(*batch, n_windows, k)`."
     window, n_windows = check_int(window, "window", 1), check_int(n_windows, "n_windows", 1)
     return lyapunov_spectrum(system, window * n_windows, record_every=window, **kwargs).finite_time
+
+# %% ../nbs/03_invariants.ipynb #236f417c
+def _series(x, name="x", min_len:int=2, what:str="this measure"):
+    "`x` as a finite float64 1-D series of at least `min_len` samples that is not constant."
+    t = as_tensor(x, name=name, dtype=torch.float64)
+    if t.ndim != 1: raise BadInputError(f"{name} must be a 1-D series (T,), got shape {tuple(t.shape)}")
+    if t.numel() < min_len: raise BadInputError(f"{name} is too short for {what}: {t.numel()} samples, need at least {min_len}")
+    if float(t.max() - t.min()) == 0: raise BadInputError(f"{name} is constant: {what} is undefined for a constant series")
+    return t
+
+def _tolerance(x, r, relative:bool):
+    "The tolerance in the units of `x`: `r` times the standard deviation (ddof=0) of `x` if `relative`."
+    if isinstance(r, bool) or not isinstance(r, (int, float, np.floating)) or not math.isfinite(r) or r <= 0:
+        raise BadInputError(f"r must be a finite number > 0, got {r!r}")
+    return float(r) * float(x.std(unbiased=False)) if relative else float(r)
+
+# %% ../nbs/03_invariants.ipynb #3107bab9
+def delay_embedding(x,          # a 1-D series (T,)
+                    dim:int,    # embedding dimension d
+                    delay:int=1,# delay τ in samples
+                   ) -> torch.Tensor:
+    "Delay vectors $(x_i, x_{i+\\tau}, \\dots, x_{i+(d-1)\\tau})$ as rows `(T - (d-1)τ, d)`."
+    x = as_tensor(x, name="x", dtype=torch.float64)
+    if x.ndim != 1: raise BadInputError(f"x must be a 1-D series (T,), got shape {tuple(x.shape)}")
+    dim, delay = check_int(dim, "dim", 1), check_int(delay, "delay", 1)
+    span = (dim - 1) * delay + 1
+    if span > len(x): raise BadInputError(f"an embedding with dim={dim}, delay={delay} spans {span} samples but the series has only {len(x)}")
+    return x.unfold(0, span, 1)[:, ::delay].contiguous()
+
+# %% ../nbs/03_invariants.ipynb #a0178bbf
+@dataclasses.dataclass
+class ZeroOneTest:
+    "The 0-1 test: `K` (the median of `Kc`), `Kc` for each frequency `c`, and the series it was run on."
+    K: float
+    Kc: torch.Tensor
+    c: torch.Tensor
+    x: torch.Tensor
+    n_cut: int
+
+    def pq(self, index:int=0):
+        "The translation variables $(p_c, q_c)$ for frequency `c[index]`."
+        j = torch.arange(1, len(self.x) + 1, dtype=torch.float64)
+        c = float(self.c[index])
+        return torch.cumsum(self.x * torch.cos(j * c), 0), torch.cumsum(self.x * torch.sin(j * c), 0)
+
+    def __repr__(self): return f"ZeroOneTest(K={self.K:.4f}, n_c={len(self.c)}, N={len(self.x)}, n_cut={self.n_cut})"
+
+    def plot(self, index:int=0, ax=None):
+        "$p_c$ against $q_c$ for `c[index]`: bounded for regular dynamics, a random walk for chaos."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(3.5, 3.5)).gca()
+        p, q = self.pq(index)
+        ax.plot(p.numpy(), q.numpy(), lw=0.5)
+        ax.set(xlabel="$p_c$", ylabel="$q_c$", title=f"0-1 test: c = {float(self.c[index]):.3f}, K = {self.K:.3f}")
+        return ax
+
+def zero_one_test(x,            # the observable, a 1-D series (T,)
+                  c=None,       # frequencies to use (a number or a list); random in (π/5, 4π/5) if None
+                  n_c:int=100,  # number of random frequencies when `c` is None
+                  seed:int=0,   # seed of the random frequencies
+                 ) -> ZeroOneTest:
+    "The modified 0-1 test for chaos of Gottwald & Melbourne (2009), correlation method: $K \\approx 1$ chaotic, $\\approx 0$ regular."
+    x = _series(x, min_len=100, what="the 0-1 test")
+    N = len(x)
+    if c is None:
+        n_c = check_int(n_c, "n_c", 1)
+        c = math.pi / 5 + 3 * math.pi / 5 * torch.rand(n_c, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    else: c = as_tensor(c, name="c", dtype=torch.float64).reshape(-1)
+    n_cut = N // 10
+    j = torch.arange(1, N + 1, dtype=torch.float64)
+    ph = j[None] * c[:, None]                                   # (n_c, N)
+    z = torch.cumsum(x * torch.exp(1j * ph), -1)                # p + i q
+    n = torch.arange(1, n_cut + 1)
+    L = N - n_cut                                               # the same number of terms for every n
+    a2 = z.abs() ** 2
+    # M(n) = mean_j |z_{j+n} - z_j|^2 = mean(|z_{j+n}|^2) + mean(|z_j|^2) - 2 Re mean(conj(z_j) z_{j+n}); the cross term by FFT
+    nfft = 1 << (N + n_cut).bit_length()
+    Z1, Z2 = torch.fft.fft(z[:, :L], nfft), torch.fft.fft(z, nfft)
+    cross = torch.fft.ifft(Z1.conj() * Z2)[:, 1:n_cut + 1].real
+    cs = torch.cat([torch.zeros(len(c), 1, dtype=torch.float64), torch.cumsum(a2, -1)], -1)
+    M = ((cs[:, n + L] - cs[:, n]) + cs[:, L:L + 1] - 2 * cross) / L
+    V = x.mean() ** 2 * (1 - torch.cos(n[None] * c[:, None])) / (1 - torch.cos(c[:, None]))
+    D = M - V
+    nn = n.double() - n.double().mean()
+    Dc = D - D.mean(-1, keepdim=True)
+    Kc = (Dc * nn).sum(-1) / torch.sqrt((Dc ** 2).sum(-1) * (nn ** 2).sum())
+    return ZeroOneTest(K=float(Kc.median()), Kc=Kc, c=c, x=x, n_cut=n_cut)
+
+# %% ../nbs/03_invariants.ipynb #dc8ffb57
+def pair_counts(points,                # points (T, d), or a 1-D series (T,)
+                r,                     # radii (a number or a 1-D array), each > 0
+                theiler:int=0,         # leave out pairs with |i - j| <= theiler (0: only i = j)
+                per_point:bool=False,  # counts for each point (T, n_r) instead of the totals (n_r,)
+                p:float=math.inf,      # the Minkowski norm: inf (Chebyshev, default) or 2 (Euclidean)
+               ) -> torch.Tensor:
+    "Number of pairs $i < j$, $|i-j| > w$, with $\\|x_i - x_j\\|_p \\le r$, for each radius (int64); with `per_point` the neighbours of each point."
+    X = as_tensor(points, name="points", dtype=torch.float64)
+    if X.ndim == 1: X = X[:, None]
+    if X.ndim != 2: raise BadInputError(f"points must be (T, d) or a series (T,), got shape {tuple(X.shape)}")
+    r = as_tensor(r, name="r", dtype=torch.float64).reshape(-1)
+    if len(r) == 0 or bool((r <= 0).any()): raise BadInputError(f"every radius r must be > 0, got {r.tolist()[:5]}")
+    theiler, n = check_int(theiler, "theiler", 0), X.shape[0]
+    Xn, rn = np.ascontiguousarray(X.numpy()), r.numpy()
+    if per_point:
+        tree = cKDTree(Xn, balanced_tree=False, compact_nodes=False)
+        c = torch.from_numpy(np.stack([tree.query_ball_point(Xn, float(ri), p=p, return_length=True) for ri in rn], -1).astype(np.int64) - 1)
+    else:
+        order = np.argsort(Xn[:, 0], kind="stable")
+        slabs = np.array_split(order, max(1, min(16, n // 1000)))
+        trees = [cKDTree(Xn[s], balanced_tree=False, compact_nodes=False) for s in slabs]
+        c = np.zeros(len(rn), dtype=np.int64)
+        for a in range(len(slabs)):
+            c += (np.asarray(trees[a].count_neighbors(trees[a], rn, p=p), dtype=np.int64) - len(slabs[a])) // 2
+            for b in range(a + 1, len(slabs)):
+                if Xn[slabs[b][0], 0] - Xn[slabs[a][-1], 0] > rn.max(): break
+                c += np.asarray(trees[a].count_neighbors(trees[b], rn, p=p), dtype=np.int64)
+        c = torch.from_numpy(c)
+    for k in range(1, min(theiler, n - 1) + 1):          # the pairs inside the Theiler window
+        d = torch.linalg.vector_norm(X[k:] - X[:-k], ord=p, dim=-1)
+        close = (d[:, None] <= r).long()
+        if per_point: c[:-k] -= close; c[k:] -= close
+        else: c -= close.sum(0)
+    return c
+
+# %% ../nbs/03_invariants.ipynb #86a48923
+def sample_entropy(x,                  # a 1-D series (T,)
+                   m:int=2,            # template length (embedding dimension)
+                   r:float=0.2,        # tolerance; in standard deviations of `x` if `relative`
+                   relative:bool=True, # `r` relative to the standard deviation (ddof 0) of `x`
+                   delay:int=1,        # delay between the template's samples
+                  ) -> float:
+    "Sample entropy $-\\ln(A/B)$ (Richman & Moorman 2000), Chebyshev distance; `inf` if no template pair of length m+1 matches."
+    m, delay = check_int(m, "m", 1), check_int(delay, "delay", 1)
+    x = _series(x, min_len=m * delay + 2, what=f"sample entropy with m={m}, delay={delay}")
+    tol = _tolerance(x, r, relative)
+    n = len(x) - m * delay                               # the templates that can be extended
+    B = int(pair_counts(delay_embedding(x, m, delay)[:n], tol)[0])
+    A = int(pair_counts(delay_embedding(x, m + 1, delay), tol)[0])
+    if B == 0: raise BadInputError(f"no pair of templates of length m={m} matches within r={tol:g}: the series is too short or r too small")
+    return math.inf if A == 0 else -math.log(A / B)
+
+# %% ../nbs/03_invariants.ipynb #df6adbc0
+def approximate_entropy(x,                  # a 1-D series (T,)
+                        m:int=2,            # template length
+                        r:float=0.2,        # tolerance; in standard deviations of `x` if `relative`
+                        relative:bool=True, # `r` relative to the standard deviation (ddof 0) of `x`
+                        delay:int=1,        # delay between the template's samples
+                       ) -> float:
+    "Approximate entropy $\\Phi^m - \\Phi^{m+1}$ (Pincus 1991), Chebyshev distance, self-matches included."
+    m, delay = check_int(m, "m", 1), check_int(delay, "delay", 1)
+    x = _series(x, min_len=m * delay + 2, what=f"approximate entropy with m={m}, delay={delay}")
+    tol = _tolerance(x, r, relative)
+    def phi(k):
+        e = delay_embedding(x, k, delay)
+        return float(torch.log((pair_counts(e, tol, per_point=True)[:, 0].double() + 1) / len(e)).mean())
+    return phi(m) - phi(m + 1)
+
+# %% ../nbs/03_invariants.ipynb #a9e81562
+@dataclasses.dataclass
+class MultiscaleEntropy:
+    "Sample entropy `entropy` of the coarse-grained series at each of `scales`, with tolerance `r` (in units of the series)."
+    scales: torch.Tensor
+    entropy: torch.Tensor
+    m: int
+    r: float
+
+    def __repr__(self): return f"MultiscaleEntropy(m={self.m}, r={self.r:.4g}, " + ", ".join(f"{int(s)}: {float(e):.3f}" for s, e in zip(self.scales, self.entropy)) + ")"
+
+    def plot(self, ax=None, **kwargs):
+        "Sample entropy against the scale."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(5, 3)).gca()
+        ax.plot(self.scales.numpy(), self.entropy.numpy(), "o-", **kwargs)
+        ax.set(xlabel="scale τ", ylabel="sample entropy", title="Multiscale entropy")
+        return ax
+
+def multiscale_entropy(x,                  # a 1-D series (T,)
+                       scales=range(1, 11),# coarse-graining factors τ
+                       m:int=2,            # template length
+                       r:float=0.2,        # tolerance; in standard deviations of the original `x` if `relative`
+                       relative:bool=True, # `r` relative to the standard deviation (ddof 0) of the original `x`
+                      ) -> MultiscaleEntropy:
+    "Multiscale sample entropy (Costa et al. 2002): the sample entropy of the series averaged over non-overlapping windows of each scale."
+    x = _series(x, min_len=m + 2, what="multiscale entropy")
+    tol = _tolerance(x, r, relative)
+    scales = [check_int(s, "each scale", 1) for s in scales]
+    out = []
+    for s in scales:
+        n = len(x) // s
+        if n < m + 2: raise BadInputError(f"scale {s} leaves {n} coarse-grained samples, too few for m={m}")
+        out.append(sample_entropy(x[:n * s].reshape(n, s).mean(1), m=m, r=tol, relative=False))
+    return MultiscaleEntropy(scales=torch.tensor(scales), entropy=torch.tensor(out, dtype=torch.float64), m=m, r=tol)
+
+# %% ../nbs/03_invariants.ipynb #f3928915
+def permutation_entropy(x,                   # a 1-D series (T,)
+                        order:int=3,         # pattern length n (at least 2)
+                        delay:int=1,         # delay between the pattern's samples
+                        normalize:bool=True, # divide by log2(order!) so that the result lies in [0, 1]
+                       ) -> float:
+    "Permutation entropy (Bandt & Pompe 2002) in bits, or normalised to [0, 1]."
+    order, delay = check_int(order, "order", 2), check_int(delay, "delay", 1)
+    x = as_tensor(x, name="x", dtype=torch.float64)
+    if x.ndim != 1: raise BadInputError(f"x must be a 1-D series (T,), got shape {tuple(x.shape)}")
+    if len(x) < (order - 1) * delay + 1: raise BadInputError(f"x is too short for permutation entropy with order={order}, delay={delay}: {len(x)} samples, need at least {(order - 1) * delay + 1}")
+    pat = torch.argsort(delay_embedding(x, order, delay), dim=1, stable=True)
+    code = (pat * order ** torch.arange(order)).sum(1)
+    pr = torch.unique(code, return_counts=True)[1].double() / len(code)
+    H = float(-(pr * torch.log2(pr)).sum()) + 0.0
+    return H / math.log2(math.factorial(order)) if normalize else H
+
+# %% ../nbs/03_invariants.ipynb #78ce7a19
+@dataclasses.dataclass
+class DelayChoice:
+    "Mutual information `mi` (nats) at `lags`, and the chosen `delay` (its first local minimum, else the global one: `found_minimum` False)."
+    lags: torch.Tensor
+    mi: torch.Tensor
+    delay: int
+    found_minimum: bool
+
+    def plot(self, ax=None):
+        "The mutual information against the lag, with the chosen delay."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(5, 3)).gca()
+        ax.plot(self.lags.numpy(), self.mi.numpy(), lw=1); ax.axvline(self.delay, color="r", ls=":")
+        ax.set(xlabel="lag τ (samples)", ylabel="mutual information (nats)", title=f"delay = {self.delay}")
+        return ax
+
+def mutual_information_delay(x,               # a 1-D series (T,)
+                             max_lag:int=100, # largest lag considered
+                             bins:int=32,     # histogram bins per axis
+                            ) -> DelayChoice:
+    "The delay at the first minimum of the mutual information $I(x_i; x_{i+\\tau})$ (Fraser & Swinney 1986)."
+    max_lag, bins = check_int(max_lag, "max_lag", 2), check_int(bins, "bins", 2)
+    x = _series(x, min_len=max_lag + 2, what=f"the mutual information up to max_lag={max_lag}")
+    b = ((x - x.min()) / (x.max() - x.min()) * bins).long().clamp(max=bins - 1)
+    mi = []
+    for t in range(max_lag + 1):
+        a, c = b[:len(b) - t], b[t:]
+        pj = torch.bincount(a * bins + c, minlength=bins * bins).double().reshape(bins, bins) / len(a)
+        pa, pc = pj.sum(1, keepdim=True), pj.sum(0, keepdim=True)
+        nz = pj > 0
+        mi.append(float((pj[nz] * torch.log(pj[nz] / (pa * pc).expand_as(pj)[nz])).sum()))
+    mi = torch.tensor(mi, dtype=torch.float64)
+    mins = [t for t in range(1, max_lag) if mi[t] < mi[t - 1] and mi[t] <= mi[t + 1]]
+    delay = mins[0] if mins else int(mi[1:].argmin()) + 1
+    return DelayChoice(lags=torch.arange(max_lag + 1), mi=mi, delay=delay, found_minimum=bool(mins))
+
+# %% ../nbs/03_invariants.ipynb #1f27f1ba
+@dataclasses.dataclass
+class FalseNeighbours:
+    "Fraction of false nearest neighbours `fraction` at each of `dims`, and the chosen `dim` (None if none reached the threshold)."
+    dims: torch.Tensor
+    fraction: torch.Tensor
+    dim: int
+
+    def plot(self, ax=None):
+        "The fraction of false neighbours against the dimension."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(5, 3)).gca()
+        ax.semilogy(self.dims.numpy(), self.fraction.clamp(min=1e-5).numpy(), "o-")
+        ax.set(xlabel="embedding dimension d", ylabel="false neighbours", title=f"dim = {self.dim}")
+        return ax
+
+def false_nearest_neighbours(x,                    # a 1-D series (T,)
+                             delay:int,            # delay τ in samples
+                             max_dim:int=10,       # largest dimension tested
+                             rtol:float=15.0,      # Kennel's R_tol
+                             atol:float=2.0,       # Kennel's A_tol
+                             threshold:float=0.01, # the fraction of false neighbours accepted
+                            ) -> FalseNeighbours:
+    "False nearest neighbours (Kennel, Brown & Abarbanel 1992) for d = 1..max_dim; `dim` is the first d below `threshold`."
+    delay, max_dim = check_int(delay, "delay", 1), check_int(max_dim, "max_dim", 1)
+    x = _series(x, min_len=max_dim * delay + 10, what=f"false nearest neighbours up to max_dim={max_dim}, delay={delay}")
+    RA = float(x.std(unbiased=False))
+    frac = []
+    for d in range(1, max_dim + 1):
+        n = len(x) - d * delay
+        e = delay_embedding(x, d, delay)[:n].numpy()
+        dist, idx = cKDTree(e).query(e, k=2)
+        j, Rd = torch.from_numpy(idx[:, 1]), torch.from_numpy(dist[:, 1])
+        i = torch.arange(n)
+        gap = (x[i + d * delay] - x[j + d * delay]).abs()
+        ok = Rd > 0
+        false = (gap[ok] / Rd[ok] > rtol) | (torch.sqrt(Rd[ok] ** 2 + gap[ok] ** 2) / RA > atol)
+        frac.append(float(false.double().mean()))
+    frac = torch.tensor(frac, dtype=torch.float64)
+    below = (frac < threshold).nonzero()
+    return FalseNeighbours(dims=torch.arange(1, max_dim + 1), fraction=frac, dim=int(below[0, 0]) + 1 if len(below) else None)
+
+# %% ../nbs/03_invariants.ipynb #62ce80a1
+@dataclasses.dataclass
+class CorrelationDimension:
+    "Correlation dimension `D` fitted over `fit_range` (radii `r[i0..i1]`), with the correlation sums `C`, the local slopes at `r_mid` and the details in `info`."
+    D: float
+    r: torch.Tensor
+    C: torch.Tensor
+    r_mid: torch.Tensor
+    slopes: torch.Tensor
+    fit_range: tuple
+    i0: int
+    i1: int
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self): return f"CorrelationDimension(D={self.D:.4f}, fit r in [{self.fit_range[0]:.4g}, {self.fit_range[1]:.4g}] ({self.i1 - self.i0} slopes), N={self.info.get('n_points')}, theiler={self.info.get('theiler')})"
+
+    def plot(self, axs=None):
+        "$\\log C(r)$ against $\\log r$ with the fit, and the local slopes with the scaling region."
+        import matplotlib.pyplot as plt
+        if axs is None: axs = plt.subplots(1, 2, figsize=(8, 3))[1]
+        ok = self.C > 0
+        axs[0].loglog(self.r[ok].numpy(), self.C[ok].numpy(), ".-", lw=0.8)
+        rf = self.r[self.i0:self.i1 + 1]
+        axs[0].loglog(rf.numpy(), (self.C[self.i0] * (rf / rf[0]) ** self.D).numpy(), "r-", lw=2, alpha=0.6, label=f"D = {self.D:.3f}")
+        axs[0].set(xlabel="r", ylabel="C(r)"); axs[0].legend(fontsize=8)
+        axs[1].semilogx(self.r_mid.numpy(), self.slopes.numpy(), ".-", lw=0.8)
+        axs[1].axvspan(*self.fit_range, color="r", alpha=0.15); axs[1].axhline(self.D, color="r", lw=0.8)
+        axs[1].set(xlabel="r", ylabel="local slope", ylim=(0, max(1.0, 1.5 * self.D)))
+        return axs
+
+def correlation_dimension(x,                 # points (T, d), or a 1-D series (T,) embedded with `dim` and `delay`
+                          dim:int=None,      # embedding dimension for a 1-D series (None: use the series as 1-D points)
+                          delay:int=1,       # embedding delay for a 1-D series
+                          r=None,            # radii (increasing); default `n_r` log-spaced from 1e-3 to 1 times the diameter
+                          n_r:int=40,        # number of default radii
+                          theiler:int=0,     # Theiler window w: pairs with |i - j| <= w are left out
+                          tol:float=0.15,    # the largest spread of the local slopes in the scaling region
+                          min_pairs:int=100, # radii with fewer pairs are not used for the fit
+                          p:float=2,         # the norm: 2 (Euclidean) or inf (Chebyshev)
+                         ) -> CorrelationDimension:
+    "Grassberger–Procaccia correlation dimension with a Theiler window and an automatic scaling region (the longest run of flat local slopes)."
+    X = as_tensor(x, name="x", dtype=torch.float64)
+    if X.ndim == 1:
+        X = _series(X, min_len=10, what="the correlation dimension")
+        X = X[:, None] if dim is None else delay_embedding(X, dim, delay)
+    if X.ndim != 2: raise BadInputError(f"x must be a series (T,) or points (T, d), got shape {tuple(X.shape)}")
+    theiler = check_int(theiler, "theiler", 0)
+    N = X.shape[0]
+    if N - theiler < 10: raise BadInputError(f"too few points for the correlation dimension: {N} points with a Theiler window of {theiler}")
+    if float((X.max(0).values - X.min(0).values).max()) == 0: raise BadInputError("x is constant: the correlation dimension is undefined")
+    if r is None:
+        diam = float(torch.linalg.vector_norm(X.max(0).values - X.min(0).values, ord=p))
+        r = torch.logspace(-3, 0, check_int(n_r, "n_r", 4), dtype=torch.float64) * diam
+    r = as_tensor(r, name="r", dtype=torch.float64).reshape(-1)
+    if len(r) < 4 or bool((r <= 0).any()) or bool((r.diff() <= 0).any()): raise BadInputError("r must hold at least 4 increasing radii > 0")
+    counts = pair_counts(X, r, theiler=theiler, p=p)
+    n_pairs = (N - theiler) * (N - theiler - 1) // 2
+    C = counts.double() / n_pairs
+    lr, lC = torch.log(r), torch.log(C)
+    slopes = lC.diff() / lr.diff()
+    r_mid = torch.sqrt(r[1:] * r[:-1])
+    use = (counts[:-1] >= min_pairs) & (C[1:] < 1)
+    best = None
+    for a in range(len(slopes)):
+        if not use[a]: continue
+        lo = hi = float(slopes[a]); b = a
+        while b + 1 < len(slopes) and use[b + 1]:
+            lo, hi = min(lo, float(slopes[b + 1])), max(hi, float(slopes[b + 1]))
+            if hi - lo > tol: break
+            b += 1
+        if best is None or b - a > best[1] - best[0]: best = (a, b)
+    if best is None: raise BadInputError(f"no radius has {min_pairs} pairs: give more points, larger r or a smaller min_pairs")
+    i0, i1 = best[0], best[1] + 1                      # slopes a..b span the radii a..b+1
+    D = float(torch.linalg.lstsq(torch.stack([lr[i0:i1 + 1], torch.ones(i1 + 1 - i0, dtype=torch.float64)], -1), lC[i0:i1 + 1, None]).solution[0, 0])
+    return CorrelationDimension(D=D, r=r, C=C, r_mid=r_mid, slopes=slopes, fit_range=(float(r[i0]), float(r[i1])), i0=i0, i1=i1,
+                                info=dict(n_points=N, theiler=theiler, counts=counts, n_pairs=n_pairs, tol=tol, p=p))
+
+# %% ../nbs/03_invariants.ipynb #176ac0e2
+@dataclasses.dataclass
+class DivergenceCurve:
+    "Rosenstein's mean log divergence `y` at `steps`, the fitted exponent `lam` (per unit time) over the steps `fit`, and the details in `info`."
+    lam: float
+    steps: torch.Tensor
+    y: torch.Tensor
+    dt: float
+    fit: tuple
+    intercept: float
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self): return f"DivergenceCurve(lambda_1={self.lam:.4f}, fit steps {self.fit}, dim={self.info.get('dim')}, delay={self.info.get('delay')}, theiler={self.info.get('theiler')})"
+
+    def plot(self, ax=None):
+        "The mean log divergence against time, with the fitted line."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(5.5, 3)).gca()
+        t = self.steps.double() * self.dt
+        ax.plot(t.numpy(), self.y.numpy(), lw=1)
+        tf = torch.arange(self.fit[0], self.fit[1] + 1, dtype=torch.float64) * self.dt
+        ax.plot(tf.numpy(), (self.intercept + self.lam * tf).numpy(), "r-", lw=2, alpha=0.6, label=f"λ = {self.lam:.3f}")
+        ax.set(xlabel="time", ylabel="⟨ln divergence⟩", title="Rosenstein's divergence curve"); ax.legend(fontsize=8)
+        return ax
+
+def _mean_period(x):
+    "The reciprocal of the mean frequency of the power spectrum of `x`, in samples."
+    P = torch.fft.rfft(x - x.mean()).abs()[1:] ** 2
+    f = torch.arange(1, len(P) + 1, dtype=torch.float64) / len(x)
+    return float(P.sum() / (f * P).sum())
+
+def max_lyapunov_from_data(x,                  # a 1-D series (T,)
+                           dt:float,           # sampling interval (1 for a map)
+                           dim:int,            # embedding dimension
+                           delay:int,          # embedding delay in samples
+                           theiler:int=None,   # Theiler window in samples; the mean period if None
+                           max_steps:int=None, # length of the divergence curve in steps (default: 2 mean periods)
+                           fit=None,           # (k0, k1): the steps of the linear fit; default (2/3, 5/3) mean periods
+                          ) -> DivergenceCurve:
+    "The largest Lyapunov exponent from a series by Rosenstein et al. (1993): the slope of the mean log divergence of nearest neighbours."
+    x = _series(x, min_len=10, what="the Lyapunov exponent")
+    if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0 or not math.isfinite(dt): raise BadInputError(f"dt must be a finite number > 0, got {dt!r}")
+    E = delay_embedding(x, dim, delay)
+    M, period = E.shape[0], _mean_period(x)
+    theiler = max(1, round(period)) if theiler is None else check_int(theiler, "theiler", 0)
+    max_steps = 2 * max(1, round(period)) if max_steps is None else check_int(max_steps, "max_steps", 2)
+    if M < 2 * theiler + 2 + max_steps: raise BadInputError(f"too few embedded points ({M}) for a Theiler window of {theiler} and {max_steps} steps of divergence")
+    tree, En = cKDTree(E.numpy()), E.numpy()
+    k = min(M, 2 * theiler + 2)                           # at least one of these neighbours lies outside the window
+    nn = np.empty(M, dtype=np.int64)
+    rows = max(1, 2_000_000 // k)
+    for a in range(0, M, rows):                          # chunked: memory O(rows * k)
+        _, idx = tree.query(En[a:a + rows], k=k)
+        far = np.abs(idx - np.arange(a, min(a + rows, M))[:, None]) > theiler
+        nn[a:a + rows] = idx[np.arange(len(idx)), far.argmax(1)]
+    i, j = torch.arange(M), torch.from_numpy(nn)
+    y = []
+    for s in range(max_steps + 1):
+        ok = (i + s < M) & (j + s < M)
+        d = torch.linalg.vector_norm(E[i[ok] + s] - E[j[ok] + s], dim=-1)
+        y.append(float(torch.log(d[d > 0]).mean()))
+    y = torch.tensor(y, dtype=torch.float64)
+    if fit is None: fit = (round(2 * period / 3), min(max_steps, max(round(2 * period / 3) + 2, round(5 * period / 3))))
+    k0, k1 = check_int(fit[0], "fit[0]", 0), check_int(fit[1], "fit[1]", 1)
+    if not k0 < k1 <= max_steps: raise BadInputError(f"fit must be (k0, k1) with 0 <= k0 < k1 <= max_steps={max_steps}, got {fit}")
+    t = torch.arange(k0, k1 + 1, dtype=torch.float64) * dt
+    sol = torch.linalg.lstsq(torch.stack([t, torch.ones_like(t)], -1), y[k0:k1 + 1, None]).solution[:, 0]
+    return DivergenceCurve(lam=float(sol[0]), steps=torch.arange(max_steps + 1), y=y, dt=float(dt), fit=(k0, k1), intercept=float(sol[1]),
+                           info=dict(dim=dim, delay=delay, theiler=theiler, mean_period=period, n_points=M))
