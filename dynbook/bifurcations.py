@@ -1,4 +1,4 @@
-"""Fixed points and their stability, orbit diagrams, pseudo-arclength continuation with fold, flip, Neimark–Sacker and Hopf detection, and the Kuramoto order parameter.
+"""Fixed points and their stability, orbit diagrams, pseudo-arclength continuation with fold, flip, Neimark–Sacker and Hopf detection, the Kuramoto order parameter, coupled map networks (chain, ring-star; pairwise and higher-order coupling) and their synchrony.
 
 Docs: https://dynbook.github.io/dynbook/bifurcations.html.md"""
 
@@ -14,20 +14,26 @@ import numpy as np
 import sympy as sp
 import torch
 
-from .core import BadInputError, NonConvergenceError, as_tensor, resolve_dtype, suggest
+import warnings
+
+from .core import BadInputError, NonConvergenceError, as_tensor, check_int, resolve_dtype, suggest
 from .systems import System, get
 from .simulate import simulate
+from .invariants import lyapunov_spectrum
 
 # %% auto #0
 __all__ = ['stability_label', 'FixedPoints', 'fixed_points', 'OrbitDiagram', 'orbit_diagram', 'BifurcationPoint', 'Branch',
-           'continuation', 'kuramoto_order_parameter', 'lorentzian_frequencies', 'KuramotoSweep', 'kuramoto_sweep']
+           'continuation', 'kuramoto_order_parameter', 'lorentzian_frequencies', 'KuramotoSweep', 'kuramoto_sweep',
+           'Topology', 'network_topology', 'map_network', 'unit_series', 'cross_correlation', 'analytic_signal',
+           'unit_phases', 'Synchrony', 'synchrony', 'SynchronySweep', 'synchrony_sweep', 'Attractors',
+           'find_attractors']
 
 # %% ../nbs/04_bifurcations.ipynb #9f298167
 def _system(system, kinds=("flow", "map")) -> System:
     if isinstance(system, str): system = get(system)
     if not isinstance(system, System): raise BadInputError(f"system must be a System or a catalog name, got {type(system).__name__}")
     if system.kind not in kinds:
-        raise BadInputError(f"{system.name} is a {system.kind}: this needs a {' or a '.join(kinds)} (PDE equilibria are not supported).")
+        raise BadInputError(f"{system.name} is a {system.kind}: this needs a {' or a '.join(kinds)}" + (" (PDE equilibria are not supported)." if system.kind == "pde" else "."))
     return system
 
 def _param_index(system, param) -> int:
@@ -497,3 +503,416 @@ def kuramoto_sweep(omega,                 # natural frequencies `(N,)`
                   transient=int(round(t_transient / dt)), save_every=every, progress=False)
     R = kuramoto_order_parameter(tr.x[:, 1:])                    # (M, samples)
     return KuramotoSweep(K=Ks, r=R.mean(-1), r_std=R.std(-1, correction=0), n=N, info=dict(theta=tr.x[:, -1], dt=dt))
+
+# %% ../nbs/04_bifurcations.ipynb #f54a8aac
+@dataclasses.dataclass(frozen=True)
+class Topology:
+    "A network of `n` units: undirected `edges` per coupling group (`{parameter name: [(i, j), ...]}`) and `triangles` `[(i, j, k), ...]`."
+    name: str
+    n: int
+    edges: dict
+    triangles: tuple
+
+    def matrices(self, dtype=torch.float64):
+        "The diffusion matrices: `{group: A - diag(A 1)}` for the edges, and $W - \\operatorname{diag}(W 1)$ for the triangles ($W_{ij}$ = triangles containing $ij$)."
+        out = {}
+        for g, es in self.edges.items():
+            A = torch.zeros(self.n, self.n, dtype=dtype)
+            for i, j in es: A[i, j] += 1; A[j, i] += 1
+            out[g] = A - torch.diag(A.sum(-1))
+        H = torch.zeros(self.n, self.n, dtype=dtype)
+        for tri in self.triangles:
+            for i in tri:
+                H[i, i] -= 2
+                for j in tri:
+                    if j != i: H[i, j] += 1
+        return out, H
+
+_TOPOLOGIES = ("chain", "ring", "ring_star")
+
+def network_topology(name:str,   # 'chain' (open, bidirectional), 'ring' or 'ring_star' (node 0 the centre, nodes 1..n-1 a ring)
+                     n:int,      # number of units (chain >= 2, ring >= 3, ring_star >= 4)
+                    ) -> Topology:
+    "The edges and the triangles (3-cliques, the 2-simplices of the clique complex) of a named network topology."
+    key = name.lower().replace("-", "_") if isinstance(name, str) else name
+    if key not in _TOPOLOGIES:
+        raise BadInputError(f"Unknown topology {name!r}.{suggest(str(name), _TOPOLOGIES)} Topologies: {list(_TOPOLOGIES)}")
+    name = key
+    n = check_int(n, "n", {"chain": 2, "ring": 3, "ring_star": 4}[name])
+    if name == "chain": edges = {"eps": [(i, i + 1) for i in range(n - 1)]}
+    elif name == "ring": edges = {"eps": [(i, (i + 1) % n) for i in range(n)]}
+    else:
+        m = n - 1
+        edges = {"eps": [(1 + i, 1 + (i + 1) % m) for i in range(m)], "eps_star": [(0, 1 + i) for i in range(m)]}
+    adj = [set() for _ in range(n)]
+    for es in edges.values():
+        for i, j in es: adj[i].add(j); adj[j].add(i)
+    tris = tuple((i, j, k) for i in range(n) for j in sorted(adj[i]) if j > i for k in sorted(adj[i] & adj[j]) if k > j)
+    return Topology(name=name, n=n, edges=edges, triangles=tris)
+
+# %% ../nbs/04_bifurcations.ipynb #0fa7c175
+def _units(units, n):
+    "The list of unit Systems, one per node."
+    if isinstance(units, (str, System)): units = [units] * n
+    elif not isinstance(units, (list, tuple)): raise BadInputError(f"units must be a map, or a list of maps, got {type(units).__name__}")
+    elif len(units) != n: raise BadInputError(f"units lists {len(units)} maps but the network has n={n} nodes")
+    us = [get(u) if isinstance(u, str) else u for u in units]
+    for u in us:
+        if not isinstance(u, System) or u.kind != "map":
+            raise BadInputError(f"every unit must be a map (a System or a catalog name), got {u!r}")
+    if len({u.dim for u in us}) > 1: raise BadInputError(f"all units must have the same dimension, got {sorted({u.dim for u in us})}")
+    for u in us:
+        if u.params != next(v for v in us if v.name == u.name).params:
+            raise BadInputError(f"units of the same type share their parameters: two {u.name!r} units have different values; set them on the network instead")
+    return us
+
+def map_network(units,                   # one map (catalog name or `System`) for all `n` nodes, or a list with one per node
+                topology="chain",        # 'chain', 'ring', 'ring_star' (see `network_topology`) or a `Topology`
+                n:int=None,              # number of nodes (needed when `units` is a single map)
+                eps:float=0.01,          # pairwise coupling strength (chain and ring edges)
+                eps_star:float=None,     # ring-star: coupling between the centre and every ring node (default: `eps`)
+                eps2:float=None,         # three-body coupling strength over the triangles; None: no higher-order term
+                component:int=0,         # which variable of a unit is coupled (0: x, the membrane variable)
+                x0=None,                 # initial state `(n * unit dim,)`; default: each unit's `x0` plus a fixed spread of ±0.1
+               ) -> System:
+    """A network of maps with linear diffusive pairwise and three-body coupling, as a `System`:
+    $x_i' = f_i(x_i, y_i)_x + \\sum_g \\epsilon_g \\sum_j A^g_{ij}(x_j - x_i) + \\epsilon_2 \\sum_{j<k} B_{ijk}(x_j + x_k - 2x_i)$."""
+    if not isinstance(topology, Topology):
+        if n is None and isinstance(units, (list, tuple)): n = len(units)
+        if n is None: raise BadInputError("give n, the number of nodes, when units is a single map")
+        topology = network_topology(topology, n)
+    elif not (topology.n >= 2 and all(0 <= i < topology.n and 0 <= j < topology.n and i != j for es in topology.edges.values() for i, j in es)
+              and all(len(set(t)) == 3 and all(0 <= i < topology.n for i in t) for t in topology.triangles)):
+        raise BadInputError(f"topology {topology.name!r}: edges must join two distinct nodes and triangles three distinct nodes, all in [0, {topology.n})")
+    top = topology
+    us = _units(units, top.n)
+    d = us[0].dim
+    if isinstance(component, bool) or not isinstance(component, (int, np.integer)) or not 0 <= component < d:
+        raise BadInputError(f"component must be an integer in [0, {d}), got {component!r}")
+    if eps2 is not None and not top.triangles:
+        raise BadInputError(f"a {top.name} of {top.n} nodes has no triangles: three-body coupling needs a ring of 3 or a ring_star")
+    if eps_star is not None and "eps_star" not in top.edges: raise BadInputError(f"eps_star is for the ring_star topology, not {top.name!r}")
+    types = list(dict.fromkeys(u.name for u in us))
+    proto = {u.name: u for u in us}
+    count = {}
+    for t in types:
+        for k in proto[t].params: count[k] = count.get(k, 0) + 1
+    pname = {(t, k): (k if count[k] == 1 else f"{t}_{k}") for t in types for k in proto[t].params}
+    params = {pname[t, k]: v for t in types for k, v in proto[t].params.items()}
+    for g in top.edges: params[g] = eps_star if g == "eps_star" and eps_star is not None else eps
+    if eps2 is not None: params["eps2"] = eps2
+    for k in params:
+        try: params[k] = float(params[k])
+        except (TypeError, ValueError): raise BadInputError(f"parameter {k} must be a number, got {params[k]!r}") from None
+        if not math.isfinite(params[k]): raise BadInputError(f"parameter {k} must be finite, got {params[k]}")
+    names = list(params)
+    M, H = top.matrices()
+    groups = list(top.edges) + (["eps2"] if eps2 is not None else [])
+    mats = torch.stack([M[g] for g in top.edges] + ([H] if eps2 is not None else []))       # (G, n, n)
+    gidx = torch.tensor([names.index(g) for g in groups])
+    by_type = [(proto[t], torch.tensor([i for i, u in enumerate(us) if u.name == t]), torch.tensor([names.index(pname[t, k]) for k in proto[t].params]))
+               for t in types]
+    order = torch.argsort(torch.cat([idx for _, idx, _ in by_type]))
+    n_, c_ = top.n, int(component)
+    unit_c = torch.nn.functional.one_hot(torch.tensor(c_), d)
+
+    def vec(x, p):   # each unit type's rule on all its units at once, then the coupling as one matrix product
+        X = x.unflatten(-1, (n_, d))
+        parts = [u.rule(X[..., idx, :], p[..., pi].unsqueeze(-2)) for u, idx, pi in by_type]
+        Y = torch.cat(parts, -2)[..., order, :] if len(parts) > 1 else parts[0]
+        cpl = torch.einsum("...g,gij,...j->...i", p[..., gidx], mats.to(x.device, x.dtype), X[..., c_])
+        return (Y + unit_c.to(x.device, x.dtype) * cpl.unsqueeze(-1)).flatten(-2)
+
+    uvars = [str(v) for v in us[0].variables]
+    V = [sp.Symbol(f"{v}{i + 1}", real=True) for i in range(n_) for v in uvars]
+    P = {k: sp.Symbol(k, real=True) for k in names}
+
+    def rhs():       # the same equations in sympy, term by term (for the Jacobian and as the reference for `vec`)
+        out, xs = [], [V[i * d + c_] for i in range(n_)]
+        for i, u in enumerate(us):
+            sub = dict(zip(u.variables, V[i * d:(i + 1) * d])) | {s: P[pname[u.name, k]] for s, k in zip(u.param_symbols, u.params)}
+            eqs = [e.rhs.xreplace(sub) for e in u.equations]
+            for g, es in top.edges.items():
+                for a, b in es:
+                    if i in (a, b): eqs[c_] += P[g] * (xs[b if a == i else a] - xs[i])
+            if eps2 is not None:
+                for tri in top.triangles:
+                    if i in tri:
+                        j, k = [v for v in tri if v != i]
+                        eqs[c_] += P["eps2"] * (xs[j] + xs[k] - 2 * xs[i])
+            out.extend(eqs)
+        return out
+
+    if x0 is None:
+        rng = np.random.default_rng(0)
+        x0 = np.concatenate([u.x0.numpy() + 0.1 * rng.uniform(-1, 1, d) for u in us])
+    else:
+        x0 = as_tensor(x0, name="x0", dtype=torch.float64).numpy()
+        if x0.shape != (n_ * d,): raise BadInputError(f"x0 must have shape ({n_ * d},), got {x0.shape}")
+    label = "-".join(types)
+    return System(f"{label}_{top.name}{n_}", "map", V, params, rhs, dt=1.0, x0=x0, vectorized=vec,
+                  citation=us[0].citation, title=f"{top.name.replace('_', '-')} of {n_} {label} maps" + (" (higher-order)" if eps2 is not None else ""),
+                  structure=dict(n=n_, unit_dim=d, component=c_, units=tuple(u.name for u in us), topology=top),
+                  description="Map neurons with linear diffusive coupling: pairwise on the edges, three-body on the triangles.")
+
+# %% ../nbs/04_bifurcations.ipynb #d1655cf6
+def unit_series(x,              # a network `Trajectory`, or states `(..., T, n * unit_dim)`
+                n:int=None,     # number of units (from the trajectory's system if None)
+                component:int=0,# which variable of each unit
+               ) -> torch.Tensor:
+    "One variable of every unit, `(..., T, n)`, from a network trajectory or its states."
+    if hasattr(x, "system") and hasattr(x, "x"):
+        n = x.system.structure.get("n") if n is None else n
+        x = x.x
+    x = as_tensor(x, name="x", finite=False)
+    if n is None: raise BadInputError("give n, the number of units")
+    n = check_int(n, "n", 1)
+    if x.ndim < 2 or x.shape[-1] % n: raise BadInputError(f"states must be (..., T, n * unit_dim) with n={n}, got shape {tuple(x.shape)}")
+    d = x.shape[-1] // n
+    if isinstance(component, bool) or not isinstance(component, (int, np.integer)) or not 0 <= component < d:
+        raise BadInputError(f"component must be an integer in [0, {d}), got {component!r}")
+    return x.unflatten(-1, (n, d))[..., component]
+
+def _unit_array(x, name="x", min_T=2):
+    t = as_tensor(x, name=name, dtype=torch.float64)
+    if t.ndim < 2 or t.shape[-1] < 2 or t.shape[-2] < min_T:
+        raise BadInputError(f"{name} must be unit series (..., T, N) with N >= 2 units and T >= {min_T} samples, got shape {tuple(t.shape)}")
+    return t
+
+def cross_correlation(x,                 # unit series `(..., T, N)` (time on axis -2)
+                      reference:int=None,# None: mean over all pairs i < j; a unit index m: mean of Γ_mj over j != m
+                      constant:str="raise", # a unit constant in time has no correlation: 'raise', or 'nan' to return NaN there
+                     ) -> torch.Tensor:
+    "Mean Pearson correlation coefficient between the units' time series, over all pairs or against a reference unit: `(...)`."
+    x = _unit_array(x)
+    N = x.shape[-1]
+    if constant not in ("raise", "nan"): raise BadInputError(f"constant must be 'raise' or 'nan', got {constant!r}")
+    if reference is not None and (isinstance(reference, bool) or not isinstance(reference, (int, np.integer)) or not 0 <= reference < N):
+        raise BadInputError(f"reference must be a unit index in [0, {N}), got {reference!r}")
+    xc = x - x.mean(-2, keepdim=True)
+    sd = xc.pow(2).mean(-2).sqrt()                                           # (..., N)
+    flat = sd <= 1e-12 * (1 + x.abs().amax(-2))
+    if constant == "raise" and bool(flat.any()):
+        raise BadInputError("a unit's series is constant in time (e.g. on a fixed point): its correlation is undefined; pass constant='nan' to mark it")
+    C = (xc.transpose(-1, -2) @ xc) / x.shape[-2] / (sd.unsqueeze(-1) * sd.unsqueeze(-2))
+    C = C.masked_fill(flat.unsqueeze(-1) | flat.unsqueeze(-2), math.nan)
+    if reference is None:
+        iu = torch.triu_indices(N, N, 1)
+        return C[..., iu[0], iu[1]].mean(-1)
+    return C[..., int(reference), [j for j in range(N) if j != reference]].mean(-1)
+
+def analytic_signal(x, # real series `(..., T, N)`, time on axis -2
+                   ) -> torch.Tensor:
+    "The analytic signal $x + i\\mathcal{H}[x]$ along the time axis, by FFT (the construction of `scipy.signal.hilbert`)."
+    x = as_tensor(x, name="x")
+    if x.ndim < 2 or x.is_complex(): raise BadInputError(f"x must be real series (..., T, N), got shape {tuple(x.shape)} and dtype {x.dtype}")
+    T = x.shape[-2]
+    h = torch.zeros(T, dtype=x.dtype, device=x.device)
+    h[0] = 1
+    if T % 2 == 0: h[T // 2] = 1; h[1:T // 2] = 2
+    else: h[1:(T + 1) // 2] = 2
+    return torch.fft.ifft(torch.fft.fft(x, dim=-2) * h.unsqueeze(-1), dim=-2)
+
+def unit_phases(x,                  # unit series `(..., T, N)` of the coupled variable
+                y=None,             # the units' second variable `(..., T, N)`, for the geometric phase
+                method:str="hilbert", # 'hilbert': angle of the analytic signal of x - <x>; 'geometric': atan2(y, x)
+                uniformize:bool=False, # map each unit's phase through its own empirical distribution, so it is uniform in time
+               ) -> torch.Tensor:
+    "Phases `(..., T, N)` of map units: from the analytic signal of each centred series, or geometrically from two variables."
+    x = _unit_array(x, min_T=1)
+    if method == "hilbert":
+        if x.shape[-2] < 8: raise BadInputError(f"the Hilbert phase needs series of at least 8 samples, got {x.shape[-2]}")
+        th = torch.angle(analytic_signal(x - x.mean(-2, keepdim=True)))
+    elif method == "geometric":
+        if y is None: raise BadInputError("method='geometric' needs y, the second variable of every unit")
+        y = as_tensor(y, name="y", dtype=torch.float64)
+        if y.shape != x.shape: raise BadInputError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        th = torch.atan2(y, x)
+    else: raise BadInputError(f"method must be 'hilbert' or 'geometric', got {method!r}")
+    if uniformize:   # theta -> 2 pi F(theta) - pi with F the empirical distribution over time: a monotone map of the circle
+        T = th.shape[-2]
+        th = 2 * math.pi * (th.argsort(-2).argsort(-2).to(th.dtype) + 0.5) / T - math.pi
+    return th
+
+# %% ../nbs/04_bifurcations.ipynb #74da5996
+@dataclasses.dataclass
+class Synchrony:
+    "Synchrony of N units: `cross_correlation` and the time-averaged `order_parameter` R (each `(...)`), with r(t) `r_t` `(..., T)`."
+    cross_correlation: torch.Tensor
+    order_parameter: torch.Tensor
+    r_t: torch.Tensor
+    phases: torch.Tensor
+    method: str
+
+    def __repr__(self):
+        f = lambda t: f"{float(t):.4f}" if t.numel() == 1 else f"tensor of shape {tuple(t.shape)}"
+        return f"Synchrony(N={self.phases.shape[-1]}, cross_correlation={f(self.cross_correlation)}, order_parameter={f(self.order_parameter)}, phase={self.method!r})"
+
+    def plot(self, index:int=0, ax=None):
+        "r(t) of one member of the batch (`index` into the flattened batch) and its time average R."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(6, 2.5)).gca()
+        ax.plot(self.r_t.reshape(-1, self.r_t.shape[-1])[index].numpy(), lw=0.6)
+        ax.axhline(float(self.order_parameter.reshape(-1)[index]), color="k", ls="--", lw=0.8)
+        ax.set(xlabel="n", ylabel="r(n)", ylim=(0, 1.02), title=f"order parameter ({self.method} phase)")
+        return ax
+
+def synchrony(x,                     # a network `Trajectory`, or unit series `(..., T, N)` of the coupled variable
+              y=None,                # the second variable `(..., T, N)` for the geometric phase (from the trajectory if None)
+              phase:str="hilbert",   # 'hilbert' or 'geometric' (see `unit_phases`)
+              reference:int=None,    # cross-correlation against this unit (None: over all pairs)
+              constant:str="nan",    # units constant in time: 'nan' marks their correlation undefined, 'raise' raises
+              uniformize:bool=False, # make each unit's phase uniformly distributed in time first (see `unit_phases`)
+             ) -> Synchrony:
+    "The cross-correlation coefficient and the time-averaged Kuramoto order parameter of a set of units."
+    if hasattr(x, "system") and hasattr(x, "x"):
+        s = x.system.structure
+        if "unit_dim" not in s: raise BadInputError(f"{x.system.name} is not a map network: give unit series (..., T, N)")
+        c = s["component"]
+        if y is None and phase == "geometric": y = unit_series(x, s["n"], 1 if c == 0 else 0)
+        x = unit_series(x, s["n"], c)
+    x = _unit_array(x)
+    th = unit_phases(x, y, phase, uniformize)
+    r_t = kuramoto_order_parameter(th)
+    e = x.shape[-2] // 20 if phase == "hilbert" else 0          # the FFT's analytic signal is unreliable near both ends
+    return Synchrony(cross_correlation=cross_correlation(x, reference, constant=constant), order_parameter=r_t[..., e:r_t.shape[-1] - e].mean(-1),
+                     r_t=r_t, phases=th, method=phase)
+
+# %% ../nbs/04_bifurcations.ipynb #a0485c96
+@dataclasses.dataclass
+class SynchronySweep:
+    "Synchrony over a grid of one parameter `values` `(V,)` and `S` initial conditions: `cross_correlation`, `order_parameter` `(V, S)`."
+    param: str
+    values: torch.Tensor
+    cross_correlation: torch.Tensor
+    order_parameter: torch.Tensor
+    system: System
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self):
+        return (f"SynchronySweep({self.system.name}, {self.param} in [{float(self.values.min()):g}, {float(self.values.max()):g}], "
+                f"{len(self.values)} values x {self.order_parameter.shape[-1]} starts)")
+
+    def plot(self, ax=None):
+        "Mean (line) and range over the starts (band) of both measures against the parameter."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(5.5, 3)).gca()
+        v = self.values.numpy()
+        for name, M in (("cross-correlation", self.cross_correlation), ("order parameter R", self.order_parameter)):
+            m = M.numpy()
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN columns (every start blew up or sat still)
+                line, = ax.plot(v, np.nanmean(m, -1), lw=1.2, label=name)
+                ax.fill_between(v, np.nanmin(m, -1), np.nanmax(m, -1), color=line.get_color(), alpha=0.2, lw=0)
+        ax.set(xlabel=self.param, ylabel="synchrony", title=self.system.title); ax.legend(fontsize=8)
+        return ax
+
+def synchrony_sweep(system,            # a map network (from `map_network`)
+                    param:str,         # the parameter swept (e.g. 'eps')
+                    values,            # its values `(V,)`
+                    n_starts:int=8,    # random initial conditions per value
+                    n_steps:int=2000,  # iterates kept (the synchrony window)
+                    transient:int=5000,# iterates dropped first
+                    spread:float=0.5,  # initial states: the system's x0 plus uniform noise of this half-width
+                    phase:str="hilbert", # phase for the order parameter (see `unit_phases`)
+                    reference:int=None,# cross-correlation against this unit (None: all pairs)
+                    params=None,       # the other parameters (dict of scalars)
+                    seed:int=0,        # seed of the random initial states
+                   ) -> SynchronySweep:
+    "Cross-correlation and order parameter over a parameter grid and many initial conditions, in one batched `simulate`."
+    system = _system(system, ("map",))
+    if "n" not in system.structure or "unit_dim" not in system.structure: raise BadInputError(f"{system.name} is not a map network (see map_network)")
+    _param_index(system, param)
+    v = as_tensor(values, name="values", dtype=torch.float64).reshape(-1)
+    if v.numel() == 0: raise BadInputError("values is empty: give at least one parameter value")
+    S = check_int(n_starts, "n_starts", 1)
+    g = torch.Generator().manual_seed(seed)
+    x0 = system.x0 + spread * (2 * torch.rand(len(v), S, system.dim, generator=g, dtype=torch.float64) - 1)
+    ps = dict(params or {}); ps[param] = v.unsqueeze(-1)
+    tr = simulate(system, n_steps, x0=x0, params=ps, transient=transient, on_blowup="nan", progress=False)
+    bad = tr.info["blown_up"]
+    tr.x = tr.x.masked_fill(bad[..., None, None], 0.0)         # blown-up runs: computed on zeros, then marked NaN
+    syn = synchrony(tr, phase=phase, reference=reference, constant="nan")
+    cc, R = syn.cross_correlation.masked_fill(bad, math.nan), syn.order_parameter.masked_fill(bad, math.nan)
+    return SynchronySweep(param=param, values=v, cross_correlation=cc, order_parameter=R, system=system,
+                          info=dict(blown_up=bad, seconds=tr.info["seconds"], x_final=tr.x[..., -1, :]))
+
+# %% ../nbs/04_bifurcations.ipynb #6a004e80
+@dataclasses.dataclass
+class Attractors:
+    "Attractors reached from many starts: per start `label`, `period` (0: none found) and `lyapunov` (λ1); `groups` the distinct ones."
+    labels: list
+    period: torch.Tensor
+    lyapunov: torch.Tensor
+    groups: list
+    orbits: torch.Tensor
+    system: System
+
+    def __repr__(self):
+        lines = [f"Attractors({self.system.name}, {len(self.labels)} starts, {len(self.groups)} distinct)"]
+        for g in self.groups:
+            lines.append(f"  {g['label']:>14}: {g['count']:3d} starts, λ1 = {g['lyapunov']:.4f}, x0 in [{g['box'][0, 0]:.4g}, {g['box'][1, 0]:.4g}]")
+        return "\n".join(lines)
+
+    def plot(self, i:int=0, j:int=1, ax=None, s:float=1.0):
+        "The orbit of one representative start of every distinct attractor, in the plane of state variables `i` and `j`."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(4.5, 3.5)).gca()
+        for g in self.groups:
+            o = self.orbits[g["index"]].numpy()
+            ax.scatter(o[:, i], o[:, j], s=s if g["period"] == 0 else 12, label=f"{g['label']} ({g['count']})")
+        names = [str(v) for v in self.system.variables]
+        ax.set(xlabel=names[i], ylabel=names[j], title="coexisting attractors"); ax.legend(fontsize=7, markerscale=2)
+        return ax
+
+def find_attractors(system,            # a map (`System` or catalog name)
+                    x0,                # starts `(S, dim)`
+                    params=None,       # parameters (dict of scalars)
+                    n_steps:int=1000,  # iterates kept to classify each orbit
+                    transient:int=5000,# iterates dropped first
+                    max_period:int=64, # longest period looked for
+                    tol:float=1e-8,    # an orbit has period q when it returns within tol (relative to 1 + |x|) after q iterates
+                    lyapunov_steps:int=5000, # iterates over which λ1 of an aperiodic orbit is averaged
+                    chaos_threshold:float=1e-3, # λ1 above this: 'chaotic', else 'quasiperiodic'
+                    same_tol:float=0.05, # two aperiodic orbits are one attractor if the median distance of one's points to the other's is below this fraction of the spread
+                   ) -> Attractors:
+    "Multi-start search for coexisting attractors of a map: periodic orbits by their return, aperiodic ones split by their λ1, then grouped."
+    system = _system(system, ("map",))
+    max_period = check_int(max_period, "max_period", 1)
+    n_steps = check_int(n_steps, "n_steps", 2 * max_period)
+    X0 = as_tensor(x0, name="x0", dtype=torch.float64)
+    if X0.ndim != 2 or X0.shape[-1] != system.dim: raise BadInputError(f"x0 must have shape (S, {system.dim}), got {tuple(X0.shape)}")
+    tr = simulate(system, n_steps, x0=X0, params=params, transient=transient, on_blowup="nan", progress=False)
+    O = tr.x[:, 1:]                                                            # (S, n, dim)
+    S = len(X0)
+    scale = 1 + O.abs().nan_to_num(0).amax((-1, -2))
+    period = torch.zeros(S, dtype=torch.long)
+    for q in range(max_period, 0, -1):                                         # the smallest q wins
+        err = (O[:, q:] - O[:, :-q]).abs().amax((-1, -2))
+        period = torch.where(err <= tol * scale, torch.full_like(period, q), period)
+    blown = tr.info["blown_up"]
+    lam = torch.zeros(S, dtype=torch.float64)
+    ap = ~blown
+    if bool(ap.any()):
+        pt = _point_params(system, params)
+        ls = lyapunov_spectrum(system, lyapunov_steps, x0=O[ap, -1], params=pt, k=1, transient=0, on_blowup="nan")
+        lam[ap] = ls.exponents[:, 0]
+    lam[blown] = math.nan
+    labels = ["unbounded" if b else (f"period-{int(q)}" if q > 0 else ("chaotic" if float(l) > chaos_threshold else "quasiperiodic"))
+              for b, q, l in zip(blown.tolist(), period.tolist(), lam.tolist())]
+    groups = []
+    lo, hi = O.nan_to_num(0).amin(-2), O.nan_to_num(0).amax(-2)                # (S, dim) bounding boxes
+    width = (hi - lo).amax(0).clamp_min(1e-12)
+    for s in range(S):
+        if labels[s] == "unbounded":
+            match = [g for g in groups if g["label"] == "unbounded"]
+        elif period[s] > 0:   # the same periodic orbit: a point of s lies on g's orbit
+            match = [g for g in groups if g["period"] == int(period[s]) and
+                     float((O[g["index"], :int(period[s])] - O[s, -1]).abs().amax(-1).min()) <= 1e-6 * float(scale[s])]
+        else:                 # aperiodic: the same label, and s's points lie close to g's orbit (median distance to it <= same_tol of the spread)
+            match = [g for g in groups if g["label"] == labels[s] and
+                     float(torch.cdist(O[s], O[g["index"]], p=math.inf).amin(-1).median()) <= same_tol * float(width.max())]
+        if match: match[0]["count"] += 1; match[0]["members"].append(s)
+        else: groups.append(dict(label=labels[s], period=int(period[s]), index=s, count=1, members=[s], lyapunov=float(lam[s]),
+                                 box=torch.stack([lo[s], hi[s]]).numpy()))
+    return Attractors(labels=labels, period=period, lyapunov=lam, groups=groups, orbits=O, system=system)

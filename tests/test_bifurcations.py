@@ -1,4 +1,4 @@
-"bifurcations: fixed points and stability, orbit diagrams, continuation with bifurcation detection, Kuramoto order parameter."
+"bifurcations: fixed points and stability, orbit diagrams, continuation with bifurcation detection, Kuramoto order parameter, map networks and synchrony."
 import math
 
 import numpy as np
@@ -8,7 +8,10 @@ import torch
 
 from dynbook.core import BadInputError, NonConvergenceError
 from dynbook.bifurcations import (fixed_points, orbit_diagram, continuation, kuramoto_order_parameter, kuramoto_sweep,
-                                  lorentzian_frequencies, stability_label, FixedPoints, OrbitDiagram, Branch)
+                                  lorentzian_frequencies, stability_label, FixedPoints, OrbitDiagram, Branch,
+                                  Topology, network_topology, map_network, unit_series, cross_correlation, analytic_signal,
+                                  unit_phases, synchrony, synchrony_sweep, find_attractors)
+from hypothesis import given, settings, strategies as st
 from dynbook.simulate import simulate
 from dynbook.systems import System, get
 
@@ -223,3 +226,185 @@ def test_bad_input():
     with pytest.raises(BadInputError, match="gamma"): lorentzian_frequencies(10, -1.0)
     no_eq = System("no_eq", "flow", [x_], {"mu": 1.0}, [mu_ + x_**2], dt=0.01, x0=[0.0])
     with pytest.raises(NonConvergenceError, match="did not converge"): continuation(no_eq, "mu", [0.5], stop=2.0)
+
+
+# -- map networks and synchrony ----------------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(name=st.sampled_from(["chain", "ring", "ring_star"]), n=st.integers(4, 12))
+def test_topology_properties(name, n):
+    top = network_topology(name, n)
+    M, H = top.matrices()
+    for A in list(M.values()) + [H]:
+        assert torch.equal(A, A.T) and float(A.sum(-1).abs().max()) == 0.0       # symmetric, diffusive
+    n_edges = sum(len(e) for e in top.edges.values())
+    assert n_edges == {"chain": n - 1, "ring": n, "ring_star": 2 * (n - 1)}[name]
+    assert len(top.triangles) == {"chain": 0, "ring": 0, "ring_star": n - 1 + (n == 4)}[name]
+    for tri in top.triangles:   # every triangle is a 3-clique of the graph
+        es = {frozenset(e) for g in top.edges.values() for e in g}
+        assert all(frozenset(p) in es for p in [(tri[0], tri[1]), (tri[0], tri[2]), (tri[1], tri[2])])
+
+
+def _networks():
+    return [map_network(["chialvo", "rulkov", "chialvo"], "chain", eps=0.1),
+            map_network("rulkov", "ring", n=5, eps=0.05),
+            map_network("chialvo", "ring_star", n=4, eps=0.01, eps_star=0.02, eps2=0.01),
+            map_network(["rulkov", "chialvo", "chialvo", "chialvo", "chialvo", "rulkov"], "ring_star", eps2=0.03)]
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_network_rule_equals_sympy_and_jacobian_equals_autograd(i):
+    net = _networks()[i]
+    g = torch.Generator().manual_seed(i)
+    X = 0.5 + torch.rand(3, 4, net.dim, generator=g, dtype=F64)
+    P = net.param_tensor() * (1 + 0.2 * torch.rand(3, 1, len(net.params), generator=g, dtype=F64))
+    torch.testing.assert_close(net.rule(X, P), net.generated_rule(X, P), rtol=0, atol=1e-13)
+    J = net.jacobian_rule(X, P)
+    Ja = torch.func.vmap(torch.func.vmap(torch.func.jacrev(net.rule)))(X, P.expand(3, 4, -1))
+    torch.testing.assert_close(J, Ja, rtol=0, atol=1e-12)
+
+
+def test_network_coupling_by_hand():
+    "The chain's update written out by hand in numpy."
+    net = map_network(["chialvo", "rulkov", "chialvo"], "chain", eps=0.1)
+    x = np.array([0.7, 1.1, -0.9, -3.4, 1.3, 0.8])
+    a, b, c, k, al, mu, sg, e = 0.89, 0.18, 0.28, 0.03, 4.5, 0.001, -1.0, 0.1
+    x1, y1, x2, y2, x3, y3 = x
+    want = [x1**2*np.exp(y1 - x1) + k + e*(x2 - x1), a*y1 - b*x1 + c,
+            al/(1 + x2**2) + y2 + e*(x1 - x2) + e*(x3 - x2), y2 - mu*(x2 - sg),
+            x3**2*np.exp(y3 - x3) + k + e*(x2 - x3), a*y3 - b*x3 + c]
+    np.testing.assert_allclose(net.rhs(torch.tensor(x)).numpy(), want, rtol=0, atol=1e-14)
+    rs = map_network("chialvo", "ring_star", n=5, eps=0.0, eps_star=0.0, eps2=0.2)
+    X = torch.tensor([0.3, 0.0, 0.5, 0.0, 0.9, 0.0, 1.4, 0.0, 2.0, 0.0], dtype=F64)
+    u = get("chialvo").rhs(X.reshape(5, 2))[:, 0]
+    xs = X[0::2].tolist()
+    tris = [(0, 1, 2), (0, 2, 3), (0, 3, 4), (0, 1, 4)]
+    for i in range(5):
+        h = sum(xs[j] + xs[l] - 2 * xs[i] for t in tris if i in t for j, l in [[v for v in t if v != i]])
+        assert abs(float(rs.rhs(X)[2 * i]) - (float(u[i]) + 0.2 * h)) < 1e-14
+
+
+def test_network_batched_equals_looped():
+    net = map_network("chialvo", "ring_star", n=5, eps=0.01, eps2=0.01)
+    eps = torch.tensor([0.0, 0.02, 0.05, 0.1], dtype=F64)
+    x0 = net.x0 + 0.3 * torch.rand(4, net.dim, generator=torch.Generator().manual_seed(0), dtype=F64)
+    tr = simulate(net, 300, x0=x0, params={"eps_star": eps, "k": 0.03}, compile=False)
+    for i in range(4):
+        one = simulate(net, 300, x0=x0[i], params={"eps_star": float(eps[i]), "k": 0.03}, compile=False)
+        torch.testing.assert_close(tr.x[i], one.x, rtol=0, atol=1e-12)
+
+
+def test_synchronous_orbit_is_invariant_and_measures_are_one():
+    net = map_network("chialvo", "ring", n=6, eps=0.2)
+    u0 = torch.tensor([0.5, 0.9], dtype=F64)
+    tr = simulate(net, 1000, x0=u0.repeat(6), transient=100)
+    single = simulate("chialvo", 1000, x0=u0, transient=100)
+    torch.testing.assert_close(unit_series(tr), single.x[:, :1].expand(-1, 6), rtol=0, atol=1e-12)
+    s = synchrony(tr)
+    assert abs(float(s.cross_correlation) - 1) < 1e-12 and abs(float(s.order_parameter) - 1) < 1e-12
+    assert abs(float(synchrony(tr, phase="geometric", reference=2).order_parameter) - 1) < 1e-12
+
+
+def test_cross_correlation_against_numpy():
+    x = torch.randn(2, 500, 5, generator=torch.Generator().manual_seed(1), dtype=F64)
+    x[..., 1] += 0.8 * x[..., 0]
+    for b in range(2):
+        C = np.corrcoef(x[b].numpy().T)
+        iu = np.triu_indices(5, 1)
+        assert abs(float(cross_correlation(x)[b]) - C[iu].mean()) < 1e-12
+        assert abs(float(cross_correlation(x, reference=1)[b]) - np.delete(C[1], 1).mean()) < 1e-12
+
+
+@pytest.mark.parametrize("T", [64, 99])
+def test_analytic_signal_against_scipy(T):
+    from scipy.signal import hilbert
+    x = torch.randn(3, T, 4, generator=torch.Generator().manual_seed(T), dtype=F64)
+    torch.testing.assert_close(analytic_signal(x), torch.from_numpy(hilbert(x.numpy(), axis=-2)), rtol=0, atol=1e-12)
+
+
+def test_order_parameter_of_independent_phases_scales_as_one_over_sqrt_n():
+    g = torch.Generator().manual_seed(2)
+    for N in (8, 32, 128, 512):
+        r = kuramoto_order_parameter(2 * math.pi * torch.rand(4000, N, generator=g, dtype=F64))
+        assert abs(float((N * r**2).mean()) - 1) < 0.06                      # E[N r^2] = 1 exactly
+        assert abs(math.sqrt(N) * float(r.mean()) - math.sqrt(math.pi) / 2) < 0.06 + 0.3 / N   # Rayleigh mean for large N
+
+
+def test_uniformized_phases_are_uniform_and_monotone():
+    x = torch.randn(400, 3, generator=torch.Generator().manual_seed(3), dtype=F64).cumsum(0)
+    th, tu = unit_phases(x), unit_phases(x, uniformize=True)
+    for j in range(3):
+        o = th[:, j].argsort()
+        assert bool((tu[o, j].diff() > 0).all())                           # order preserved
+    torch.testing.assert_close(tu.sort(0).values[:, 0], 2 * math.pi * (torch.arange(400, dtype=F64) + 0.5) / 400 - math.pi)
+
+
+def test_unit_fixed_points_closed_form():
+    from scipy.optimize import brentq
+    for k in (0.03, 0.08):
+        a, b, c = 0.89, 0.18, 0.28
+        h = lambda x: x**2 * math.exp((c - b*x)/(1 - a) - x) + k - x
+        grid = np.linspace(-2, 10, 2001)
+        roots = [brentq(h, l, r, xtol=1e-15) for l, r in zip(grid[:-1], grid[1:]) if h(l) * h(r) < 0]
+        fp = fixed_points("chialvo", {"k": k})
+        np.testing.assert_allclose(fp.points.numpy(), [[x, (c - b*x)/(1 - a)] for x in roots], rtol=0, atol=1e-10)
+    for al, sg in ((4.5, -1.0), (3.9, -0.3)):
+        fp = fixed_points("rulkov", {"alpha": al, "sigma": sg})
+        np.testing.assert_allclose(fp.points.numpy(), [[sg, sg - al/(1 + sg**2)]], rtol=0, atol=1e-12)
+    net = map_network("chialvo", "ring_star", n=5, eps2=0.01)
+    u = fixed_points("chialvo").points[0]
+    fpn = fixed_points(net, x0=(u + 1e-3).repeat(5).reshape(1, -1))
+    torch.testing.assert_close(fpn.points[0], u.repeat(5), rtol=0, atol=1e-10)
+
+
+def test_find_attractors_on_logistic():
+    x0 = torch.linspace(0.05, 0.95, 8, dtype=F64).reshape(-1, 1)
+    at = find_attractors("logistic", x0, {"r": 3.2}, transient=500, n_steps=200)
+    assert [g["label"] for g in at.groups] == ["period-2"] and at.groups[0]["count"] == 8
+    r = 3.2
+    assert abs(float(at.orbits[0, -2:, 0].sort().values[1]) - (r + 1 + math.sqrt((r - 3)*(r + 1)))/(2*r)) < 1e-9
+    at = find_attractors("logistic", x0[1:4], {"r": 4.0}, transient=100, n_steps=200, lyapunov_steps=4000)
+    assert [g["label"] for g in at.groups] == ["chaotic"] and abs(at.groups[0]["lyapunov"] - math.log(2)) < 0.03
+    x0 = torch.tensor([[0.1, 0.0], [0.2, 0.05]], dtype=F64)
+    assert "Attractors(" in repr(find_attractors("henon", x0, transient=200, n_steps=200, lyapunov_steps=500))
+
+
+def test_synchrony_sweep_batched_equals_single_runs():
+    net = map_network("chialvo", "ring_star", n=4, eps=0.01, eps2=0.0)
+    vals = torch.tensor([0.0, 0.15], dtype=F64)
+    sw = synchrony_sweep(net, "eps_star", vals, n_starts=3, n_steps=400, transient=200, params={"k": 0.03}, seed=5)
+    x0 = net.x0 + 0.5 * (2 * torch.rand(2, 3, net.dim, generator=torch.Generator().manual_seed(5), dtype=F64) - 1)
+    for i in range(2):
+        tr = simulate(net, 400, x0=x0[i], params={"eps_star": float(vals[i]), "k": 0.03}, transient=200)
+        s = synchrony(tr)
+        torch.testing.assert_close(sw.cross_correlation[i], s.cross_correlation, rtol=0, atol=1e-10)
+        torch.testing.assert_close(sw.order_parameter[i], s.order_parameter, rtol=0, atol=1e-10)
+    assert bool((sw.cross_correlation[1] > 0.999).all())
+    bad = synchrony_sweep(map_network("chialvo", "chain", n=2), "eps", [5.0], n_starts=2, n_steps=400, transient=0)
+    assert bool(bad.info["blown_up"].all()) and bool(bad.order_parameter.isnan().all())
+
+
+def test_network_bad_input():
+    with pytest.raises(BadInputError, match="Did you mean 'ring_star'"): network_topology("rign_star", 5)
+    with pytest.raises(BadInputError, match=">= 4"): map_network("chialvo", "ring_star", n=3)
+    with pytest.raises(BadInputError, match=">= 3"): map_network("chialvo", "ring", n=2)
+    with pytest.raises(BadInputError, match=">= 2"): map_network("chialvo", "chain", n=1)
+    with pytest.raises(BadInputError, match=">= 2"): map_network("chialvo", "chain", n=-3)
+    with pytest.raises(BadInputError, match="give n"): map_network("chialvo", "ring")
+    with pytest.raises(BadInputError, match="no triangles"): map_network("chialvo", "ring", n=5, eps2=0.1)
+    with pytest.raises(BadInputError, match="eps_star"): map_network("rulkov", "ring", n=5, eps_star=0.1)
+    with pytest.raises(BadInputError, match="must be a map"): map_network(["chialvo", "lorenz63"], "chain")
+    with pytest.raises(BadInputError, match="Unknown system"): map_network(["chialvo", "chialvoo"], "chain")
+    with pytest.raises(BadInputError, match="same dimension"): map_network(["chialvo", "logistic"], "chain")
+    with pytest.raises(BadInputError, match="x0 must have shape"): map_network("chialvo", "chain", n=3, x0=[0.0, 0.0])
+    with pytest.raises(BadInputError, match="component"): map_network("chialvo", "chain", n=3, component=2)
+    with pytest.raises(BadInputError, match="distinct nodes"): map_network("chialvo", Topology("t", 3, {"eps": [(1, 1)]}, ()))
+    with pytest.raises(BadInputError, match="constant in time"): cross_correlation(torch.ones(50, 3))
+    with pytest.raises(BadInputError, match="NaN"): cross_correlation(torch.full((50, 3), math.nan))
+    with pytest.raises(BadInputError, match="reference"): cross_correlation(torch.randn(50, 3), reference=-1)
+    with pytest.raises(BadInputError, match="at least 8"): unit_phases(torch.randn(5, 3))
+    with pytest.raises(BadInputError, match="same shape"): unit_phases(torch.randn(50, 3), torch.randn(50, 2), method="geometric")
+    with pytest.raises(BadInputError, match="not a map network"): synchrony_sweep("henon", "a", [1.0])
+    with pytest.raises(BadInputError, match="values is empty"): synchrony_sweep(map_network("chialvo", "chain", n=2), "eps", [])
+    with pytest.raises(BadInputError, match="n_starts"): synchrony_sweep(map_network("chialvo", "chain", n=2), "eps", [0.1], n_starts=0)
+    with pytest.raises(BadInputError, match="a map"): find_attractors("lorenz63", torch.zeros(2, 3))
+    with pytest.raises(BadInputError, match="max_period"): find_attractors("logistic", [[0.2]], max_period=0)
