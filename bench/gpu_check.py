@@ -8,9 +8,15 @@
        (step acceptance may flip on round-off, so agreement is to the tolerance, not to round-off);
      kuramoto_sivashinsky (default solver: ETDRK4), batch 8 x 200 steps, rtol 1e-10.
    Chaos amplifies round-off, hence the short horizons.
-3. Throughput of Lorenz-63 RK4 float32, 2000 steps, save_every=10 (201 states kept), at batch
+3. (section [2]) Throughput of Lorenz-63 RK4 float32, 2000 steps, save_every=10 (201 states kept), at batch
    4096, 65536, 1048576: compiled (compile time = first call minus steady time, reported apart) and
    eager, in trajectory-steps per second (batch * steps / seconds).
+
+4. (section [3]) Batched Lyapunov spectra: Lorenz-63, k=3, rho = linspace(20, 200, B), T=--lyap-time (20),
+   QR every 10 steps, float64, one call per row: CPU eager at B=256 (the reference), CUDA eager and compiled at
+   B = 256, 4096, 65536; spectra per second and the speed-up per spectrum over CPU eager (and at B=256 the
+   max |difference| from the CPU exponents; round-off grows with T on chaotic orbits). bench/lyapunov.py has the
+   CPU comparison with numba.
 
 Without CUDA it says so, runs the CPU halves (references, and throughput at batch 4096) and exits 0.
 It never hangs: sections are skipped once --budget seconds have passed, and faulthandler kills the
@@ -27,6 +33,7 @@ import torch
 from _common import cpu_model, sync
 from dynbook import kernels
 from dynbook.simulate import RK4, Dopri5, simulate
+from dynbook.invariants import lyapunov_spectrum
 from dynbook.systems import get
 
 
@@ -66,6 +73,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--save-every", type=int, default=10)
     ap.add_argument("--batches", default="4096,65536,1048576")
+    ap.add_argument("--lyap-time", type=float, default=20.0, help="averaging time of the batched Lyapunov spectra")
+    ap.add_argument("--lyap-batches", default="256,4096,65536")
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
     faulthandler.dump_traceback_later(a.budget + 40, exit=True)   # hard stop, even inside C/CUDA calls
@@ -139,6 +148,39 @@ def main(argv=None):
         del x0
         if cuda: torch.cuda.empty_cache()
     if cuda: print(f"  peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+
+    print(f"\n[3] batched Lyapunov spectra: lorenz63 k=3, rho = linspace(20, 200, B), RK4 dt=0.01, T={a.lyap_time:g} "
+          f"(+10% transient), QR every 10 steps, float64; one lyapunov_spectrum call per row")
+    out["lyapunov"] = []
+    nl = int(round(a.lyap_time / 0.01)); nl -= nl % 10
+    def spectra(B, d, comp):
+        rho = torch.linspace(20, 200, B, dtype=torch.float64, device=d)
+        return lyapunov_spectrum(lor, nl, dt=0.01, x0=torch.ones(3, dtype=torch.float64, device=d), params={"rho": rho},
+                                 renorm_every=10, compile=comp).exponents
+    if elapsed() > a.budget + 10:
+        print("  skipped (time budget)"); t_cpu = None
+    else: t_cpu, e_cpu = timed(lambda: spectra(256, "cpu", False), "cpu")
+    if t_cpu is None: cuda_l = False
+    else: cuda_l = cuda
+    if t_cpu is not None:
+        print(f"  cpu eager  batch {256:8d}  {t_cpu:8.3f} s  {256 / t_cpu:10.1f} spectra/s  (reference)")
+        out["lyapunov"].append(dict(device="cpu", batch=256, compiled=False, seconds=t_cpu, spectra_per_s=256 / t_cpu))
+    for B in ([int(b) for b in a.lyap_batches.split(",")] if cuda_l else []):
+        for comp in (False, True):
+            if elapsed() > a.budget:
+                print(f"  cuda {'compiled' if comp else 'eager':8s} batch {B:8d}  skipped (time budget)"); continue
+            try:
+                first = timed(lambda: spectra(B, "cuda", comp), "cuda")[0] if comp else None
+                t, e = timed(lambda: spectra(B, "cuda", comp), "cuda")
+            except Exception as err:  # noqa: BLE001 — report and go on
+                print(f"  cuda batch {B}: ERROR {type(err).__name__}: {str(err)[:120]}"); continue
+            diff = float((e[:256].cpu() - e_cpu).abs().max()) if B == 256 else None
+            out["lyapunov"].append(dict(device="cuda", batch=B, compiled=comp, seconds=t, first_call_s=first, spectra_per_s=B / t,
+                                        speedup_vs_cpu_eager_per_spectrum=(B / t) / (256 / t_cpu), maxdiff_vs_cpu=diff))
+            print(f"  cuda {'compiled' if comp else 'eager':8s} batch {B:8d}  {t:8.3f} s  {B / t:10.1f} spectra/s  "
+                  f"speed-up per spectrum vs cpu eager x{(B / t) / (256 / t_cpu):.1f}"
+                  + (f"  max|dλ| vs cpu {diff:.1e}" if diff is not None else "") + (f"  (first call {first:.1f} s)" if comp else ""))
+        if cuda: torch.cuda.empty_cache()
 
     faulthandler.cancel_dump_traceback_later()
     print(f"\ntotal {elapsed():.1f} s; agreement: {'ALL PASS' if ok and cuda else ('no CUDA, not compared' if not cuda else 'FAILURES')}")

@@ -1,4 +1,4 @@
-"""`dynbook systems`, `dynbook simulate`: the catalog and the simulator from a shell.
+"""`dynbook systems`, `simulate`, `lyapunov`, `analyze`: the catalog, the simulator, Lyapunov spectra and the invariants of a measured series from a shell.
 
 Docs: https://dynbook.github.io/dynbook/cli.html.md"""
 
@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
 import numpy as np
 import torch
 
-from .core import DynbookError, BadInputError
+from .core import DynbookError, BadInputError, suggest
 from . import systems as _systems
 from .simulate import simulate, solvers
-from .invariants import lyapunov_spectrum
+from .invariants import (lyapunov_spectrum, mutual_information_delay, false_nearest_neighbours, max_lyapunov_from_data,
+                                correlation_dimension, delay_embedding, zero_one_test, sample_entropy, permutation_entropy)
 
 # %% auto #0
 __all__ = ['main']
@@ -58,6 +60,16 @@ def _parser():
     l.add_argument("--dt", type=float, default=None, help="time step of a flow (default: the system's)")
     l.add_argument("--k", type=int, default=None, help="number of exponents (default: all)")
     l.add_argument("--json", action="store_true", help="print JSON")
+    n = sub.add_parser("analyze", help="invariants of a measured series (CSV or NPZ file)")
+    n.add_argument("file", help="a .csv file (one column is the series; header optional) or an .npz file (an array)")
+    n.add_argument("--dt", type=float, required=True, help="sampling interval of the series (1 for a map)")
+    n.add_argument("--column", default=None, metavar="NAME|INDEX", help="CSV: the column's name or index (default: the first not named t, time or batch); NPZ: an array's name, or the column index of a 2-D array")
+    n.add_argument("--array", default=None, help="NPZ: the array (default: the first numeric one not named t or time)")
+    n.add_argument("--delay", type=int, default=None, help="embedding delay in samples (default: the first minimum of the mutual information; 1 suits maps)")
+    n.add_argument("--dim", type=int, default=None, help="embedding dimension (default: from false nearest neighbours)")
+    n.add_argument("--plots", default=None, metavar="DIR", help="write each estimate's plot to DIR/<estimate>.png and the results to DIR/analysis.json")
+    n.add_argument("--json", action="store_true", help="print JSON")
+    n.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 def _lyapunov_cmd(a):
@@ -138,10 +150,224 @@ def _write(path, t, x, tr):
 def main(argv=None) -> int:
     "Entry point of the `dynbook` command."
     a = _parser().parse_args(argv)
-    try: return {"systems": _systems_cmd, "simulate": _simulate_cmd, "lyapunov": _lyapunov_cmd}[a.cmd](a)
+    try: return {"systems": _systems_cmd, "simulate": _simulate_cmd, "lyapunov": _lyapunov_cmd, "analyze": _analyze_cmd}[a.cmd](a)
     except DynbookError as e:
         print(f"dynbook: error: {e}", file=sys.stderr)
         return 2
+
+# %% ../nbs/21_cli.ipynb #1a54ae35
+_MIN_SAMPLES = 200                       # shorter series are refused: most estimators below need more
+_TIME_NAMES = ("t", "time", "batch")     # columns never picked by default
+
+def _is_number(s:str) -> bool:
+    try: float(s); return True
+    except ValueError: return False
+
+def _note(msg:str, quiet:bool=False):
+    "A progress or info line on stderr (stdout stays clean for the table or JSON)."
+    if not quiet: print(f"dynbook analyze: {msg}", file=sys.stderr, flush=True)
+
+def _read_csv(path, column, quiet):
+    "(values, column name, line numbers) of one column of a CSV file with or without a header row."
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = [(i + 1, l) for i, l in enumerate(f) if l.strip() and not l.lstrip().startswith("#")]
+    if not lines: raise BadInputError(f"{path} holds no data")
+    sep = next((s for s in (",", ";", "\t") if s in lines[0][1]), None)
+    split = (lambda l: [c.strip() for c in l.split(sep)]) if sep else str.split
+    first = split(lines[0][1])
+    header = None if all(_is_number(c) for c in first) else first
+    body = lines[1:] if header else lines
+    n = len(first)
+    if column is None:
+        free = [j for j in range(n) if not header or header[j].lower() not in _TIME_NAMES]
+        j = free[0] if free else 0
+        if n > 1: _note(f"using column {repr(header[j]) if header else j} of {', '.join(header) if header else n} (choose with --column)", quiet)
+    elif column.lstrip("-").isdigit():
+        j = int(column)
+        if not 0 <= j < n: raise BadInputError(f"--column {column}: {path} has {n} column{'s' * (n > 1)} (indices 0..{n - 1})")
+    elif header is None: raise BadInputError(f"--column {column!r}: {path} has no header row; give the column's index 0..{n - 1}")
+    elif column not in header: raise BadInputError(f"--column {column!r}: {path} has no such column; its columns are {', '.join(header)}.{suggest(column, header)}")
+    else: j = header.index(column)
+    rows = [split(l) for _, l in body]
+    short = next((k for k, r in enumerate(rows) if len(r) <= j), None)
+    if short is not None: raise BadInputError(f"{path}, line {body[short][0]}: {len(rows[short])} fields, no column {j}")
+    vals = np.empty(len(rows))
+    for k, r in enumerate(rows):
+        try: vals[k] = float(r[j]) if r[j] else math.nan
+        except ValueError: raise BadInputError(f"{path}, line {body[k][0]}: {r[j]!r} is not a number") from None
+    lineno = np.array([i for i, _ in body])
+    if header and "batch" in [h.lower() for h in header] and header[j].lower() != "batch":   # `dynbook simulate --batch B --out f.csv`
+        b = [h.lower() for h in header].index("batch")
+        bv = np.array([float(r[b]) for r in rows])
+        if len(np.unique(bv)) > 1:
+            _note(f"{path} holds {len(np.unique(bv))} batches (column 'batch'): using batch {bv[0]:g}", quiet)
+            vals, lineno = vals[bv == bv[0]], lineno[bv == bv[0]]
+    return vals, (header[j] if header else f"column {j}"), lineno
+
+def _read_npz(path, column, array, quiet):
+    "(values, description, None) of an array of an .npz file: a 1-D array, or a column of `(..., T, D)` (the first of the leading dims)."
+    try: z = np.load(path, allow_pickle=False)
+    except Exception as e: raise BadInputError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile): raise BadInputError(f"{path} is a single .npy array, not an .npz archive")
+    numeric = [k for k in z.files if z[k].dtype.kind in "fiu" and z[k].ndim >= 1]
+    if column is not None and not column.lstrip("-").isdigit():       # --column NAME: an array
+        if array is not None and array != column: raise BadInputError(f"--column {column!r} and --array {array!r} name different arrays")
+        array, column = column, None
+    if array is None:
+        cands = [k for k in numeric if k.lower() not in _TIME_NAMES] or numeric
+        if not cands: raise BadInputError(f"{path} holds no numeric array (arrays: {', '.join(z.files) or 'none'})")
+        array = cands[0]
+        if len(z.files) > 1: _note(f"using array {array!r} of {', '.join(z.files)} (choose with --column NAME or --array)", quiet)
+    elif array not in z.files: raise BadInputError(f"{path} has no array {array!r}; its arrays are {', '.join(z.files)}.{suggest(array, z.files)}")
+    elif array not in numeric: raise BadInputError(f"array {array!r} of {path} is not a numeric series (dtype {z[array].dtype}, shape {z[array].shape})")
+    a = z[array].astype(np.float64)
+    if a.ndim == 1:
+        if column not in (None, "0"): raise BadInputError(f"--column {column}: array {array!r} is 1-D, it has no columns")
+        return a, array, None
+    if a.ndim > 2:
+        lead = int(np.prod(a.shape[:-2]))
+        if lead > 1: _note(f"array {array!r} has shape {a.shape}: using the first of its {lead} series", quiet)
+        a = a.reshape(-1, *a.shape[-2:])[0]
+    j = 0 if column is None else int(column)
+    if not 0 <= j < a.shape[1]: raise BadInputError(f"--column {column}: array {array!r} has {a.shape[1]} column{'s' * (a.shape[1] > 1)} (indices 0..{a.shape[1] - 1})")
+    if column is None and a.shape[1] > 1: _note(f"using column 0 of array {array!r} ({a.shape[1]} columns; choose with --column INDEX)", quiet)
+    return a[:, j], f"{array}[:, {j}]", None
+
+def _load_series(path:str,       # a .csv or .npz file
+                column=None,    # CSV: a column name or index; NPZ: an array name, or the column index of a 2-D array
+                array=None,     # NPZ: the array (default: the first numeric one not named t/time)
+                quiet:bool=False, # no notes on stderr
+               ):
+    "A measured 1-D series from a CSV or NPZ file, checked (finite, long enough, not constant): (float64 array, description)."
+    if not os.path.isfile(path): raise BadInputError(f"{path}: no such file")
+    ext = os.path.splitext(path)[1].lower()
+    column = None if column is None else str(column)
+    if ext == ".csv": x, name, lineno = _read_csv(path, column, quiet)
+    elif ext == ".npz":
+        x, name, lineno = _read_npz(path, column, array, quiet)
+    else: raise BadInputError(f"{path}: unknown extension {ext or '(none)'!r}; give a .csv or .npz file")
+    bad = np.flatnonzero(~np.isfinite(x))
+    if len(bad): raise BadInputError(f"{path}, {name}: {len(bad)} value{'s' * (len(bad) > 1)} NaN, inf or missing, the first at sample {bad[0]}"
+                                     + (f" (line {lineno[bad[0]]})" if lineno is not None else "") + "; remove or fill them first")
+    if len(x) < _MIN_SAMPLES: raise BadInputError(f"{path}, {name}: {len(x)} samples is too short; dynbook analyze needs at least {_MIN_SAMPLES}")
+    if x.max() == x.min(): raise BadInputError(f"{path}, {name} is constant ({x[0]:g}): there is nothing to analyse")
+    return x, name
+
+# %% ../nbs/21_cli.ipynb #45948d34
+class _Analysis:
+    "What the estimators of `dynbook analyze` share: the series, `dt`, the embedding and the results so far."
+    def __init__(self, x, dt, delay=None, dim=None):
+        self.x, self.dt, self._delay, self._dim, self.results = torch.as_tensor(x, dtype=torch.float64), float(dt), delay, dim, {}
+    def __getitem__(self, key):
+        "An earlier estimate (a clear error if it failed)."
+        if key not in self.results: raise BadInputError(f"needs the {key!r} estimate, which could not be computed" + (f"; pass --{key}" if key in ("delay", "dim") else ""))
+        return self.results[key]
+    @property
+    def delay(self) -> int:
+        "The embedding delay in samples: --delay, else the first minimum of the mutual information."
+        return self._delay or self["delay"].delay
+    @property
+    def dim(self) -> int:
+        "The embedding dimension: --dim, else false nearest neighbours (the dimension with the fewest if none reaches the threshold)."
+        if self._dim: return self._dim
+        f = self["dim"]
+        return f.dim if f.dim is not None else int(f.dims[int(torch.nan_to_num(f.fraction, nan=1.0).argmin())])
+
+def _d2(c:_Analysis, max_points:int=5000):
+    "Correlation dimension of the delay vectors (at most `max_points`, evenly strided), Theiler window one mean period, radii up to 1/10 of the diameter."
+    E = delay_embedding(c.x, c.dim, c.delay)
+    stride = -(-len(E) // max_points)
+    P = E[::stride]
+    diam = float(torch.linalg.vector_norm(P.max(0).values - P.min(0).values))
+    theiler = max(1, round(c["lambda1"].info["mean_period"] / stride))
+    res = correlation_dimension(P, theiler=theiler, r=torch.logspace(-3, -1, 30, dtype=torch.float64) * diam)
+    res.info.update(stride=stride, dim=c.dim, delay=c.delay)
+    return res
+
+def _zero_one(c:_Analysis):
+    "The 0-1 test on the series sampled every `delay` samples (oversampled flows read as regular otherwise; Gottwald & Melbourne 2016), unless that leaves a constant series or fewer than 100 samples."
+    s = max(1, min(c.delay, len(c.x) // 100))
+    if float(c.x[::s].max() - c.x[::s].min()) == 0: s = 1
+    res = zero_one_test(c.x[::s])
+    res.stride = s
+    return res
+
+# One line per estimate: (key: JSON key and PNG name, label: the table's row, run(c) -> result, summary(result) -> (value, details)).
+# `c` is an `_Analysis`; later lines may use earlier results (`c["key"]`) and the embedding (`c.delay`, `c.dim`).
+_ANALYSES = [
+    ("delay", "delay τ (mutual information)", lambda c: mutual_information_delay(c.x, max_lag=max(2, min(100, len(c.x) // 4))),
+     lambda r: (r.delay, dict(found_minimum=r.found_minimum))),
+    ("dim", "embedding dimension (false neighbours)", lambda c: false_nearest_neighbours(c.x, c.delay, max_dim=10),
+     lambda r: (r.dim, dict(fraction=[round(float(v), 5) for v in r.fraction]))),
+    ("lambda1", "λ1 (Rosenstein), per unit time", lambda c: max_lyapunov_from_data(c.x, c.dt, c.dim, c.delay),
+     lambda r: (r.lam, dict(fit_steps=list(r.fit), dim=r.info["dim"], delay=r.info["delay"], theiler=r.info["theiler"]))),
+    ("correlation_dimension", "correlation dimension D2", _d2,
+     lambda r: (r.D, dict(fit_range=list(r.fit_range), n_points=r.info["n_points"], stride=r.info["stride"], theiler=r.info["theiler"], dim=r.info["dim"]))),
+    ("zero_one", "0-1 test K (1 chaos, 0 regular)", _zero_one, lambda r: (r.K, dict(stride=r.stride, n_c=len(r.c)))),
+    ("sample_entropy", "sample entropy (m=2, r=0.2σ)", lambda c: sample_entropy(c.x, m=2, r=0.2), lambda r: (r, dict(m=2, r=0.2))),
+    ("permutation_entropy", "permutation entropy (order 3, normalised)", lambda c: permutation_entropy(c.x, order=3, delay=1),
+     lambda r: (r, dict(order=3, delay=1))),
+]
+
+# %% ../nbs/21_cli.ipynb #acfda9d4
+def _save_plots(results:dict, outdir:str) -> list:
+    "Each result's `.plot()` as `outdir/<key>.png` (headless Agg in a shell; in a notebook its backend, figures closed after saving)."
+    import matplotlib
+    if "matplotlib.pyplot" not in sys.modules: matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    written = []
+    for key, res in results.items():
+        if not hasattr(res, "plot"): continue
+        fig = np.ravel(res.plot())[0].figure
+        fig.tight_layout()
+        path = os.path.join(outdir, f"{key}.png")
+        fig.savefig(path, dpi=90); plt.close(fig)
+        written.append(path)
+    return written
+
+def _fmt(v):
+    if isinstance(v, float): return "inf" if math.isinf(v) else f"{v:.4g}"
+    return "—" if v is None else str(v)
+
+def _analyze_cmd(a):
+    if not (math.isfinite(a.dt) and a.dt > 0): raise BadInputError(f"--dt must be a finite number > 0, got {a.dt}")
+    for opt in ("delay", "dim"):
+        v = getattr(a, opt)
+        if v is not None and v < 1: raise BadInputError(f"--{opt} must be an integer >= 1, got {v}")
+    x, name = _load_series(a.file, a.column, a.array, a.quiet)
+    c = _Analysis(x, a.dt, a.delay, a.dim)
+    out = dict(file=a.file, series=name, n_samples=len(x), dt=a.dt, estimates={})
+    t_all = time.perf_counter()
+    for key, label, run, summary in _ANALYSES:
+        _note(f"{label} ...", a.quiet)
+        t0 = time.perf_counter()
+        try:
+            res = run(c)
+            value, details = summary(res)
+            c.results[key] = res
+            out["estimates"][key] = dict(label=label, value=value, **details, seconds=round(time.perf_counter() - t0, 3))
+        except DynbookError as e:
+            out["estimates"][key] = dict(label=label, value=None, error=str(e))
+            _note(f"{label}: not computed: {e}", a.quiet)
+    def used(attr):
+        try: return getattr(c, attr)
+        except DynbookError: return None
+    out["embedding"] = dict(dim=used("dim"), delay=used("delay"), given=dict(dim=c._dim is not None, delay=c._delay is not None))
+    out["seconds"] = round(time.perf_counter() - t_all, 3)
+    if a.plots:
+        os.makedirs(a.plots, exist_ok=True)
+        out["plots"] = _save_plots(c.results, a.plots)
+        with open(os.path.join(a.plots, "analysis.json"), "w") as f: json.dump(out, f, indent=1)
+        _note(f"wrote {len(out['plots'])} plots and analysis.json to {a.plots}", a.quiet)
+    if a.json: print(json.dumps(out, indent=1))
+    else:
+        print(f"{a.file}, {name}: {len(x)} samples, dt = {a.dt:g} ({out['seconds']:.1f} s)")
+        w = max(len(e["label"]) for e in out["estimates"].values())
+        for e in out["estimates"].values():
+            print(f"  {e['label']:<{w}}  " + (f"{_fmt(e['value']):>8}" if "error" not in e else f"not computed: {e['error']}"))
+        emb = out["embedding"]
+        print(f"embedding used: dim {emb['dim']}{' (given)' * emb['given']['dim']}, delay {emb['delay']} samples{' (given)' * emb['given']['delay']}")
+    return 0
 
 # %% ../nbs/21_cli.ipynb #99f79c89
 if __name__ == "__main__": sys.exit(main())
