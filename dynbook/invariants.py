@@ -1,4 +1,4 @@
-"""Lyapunov spectra by Benettin's QR method, finite-time exponents and the Kaplan–Yorke dimension; and from a time series: the 0-1 test, entropies, delay embedding, correlation dimension and the largest exponent.
+"""Lyapunov spectra by Benettin's QR method, finite-time exponents and the Kaplan–Yorke dimension; and from a time series: the 0-1 test, entropies, delay embedding, correlation dimension, the largest exponent (Rosenstein, Kantz), recurrence quantification and the power spectrum.
 
 Docs: https://dynbook.github.io/dynbook/invariants.html.md"""
 
@@ -13,48 +13,19 @@ import time
 import numpy as np
 import torch
 
-from .core import BadInputError, IntegrationError, as_tensor, check_int
+from .core import BadInputError, IntegrationError, as_tensor, check_int, suggest
 from .systems import System, get
 from .simulate import prepare_run
 from . import kernels
-from scipy.spatial import cKDTree
+from .kernels import (tangent_step_flow, tangent_step_map, tangent_block, pair_counts, nearest_neighbours,
+                             neighbour_pairs, recurrence_lines)
 
 # %% auto #0
-__all__ = ['tangent_step_flow', 'tangent_step_map', 'orthonormalise', 'tangent_block', 'kaplan_yorke_dimension',
-           'LyapunovSpectrum', 'lyapunov_spectrum', 'finite_time_exponents', 'delay_embedding', 'ZeroOneTest',
-           'zero_one_test', 'pair_counts', 'sample_entropy', 'approximate_entropy', 'MultiscaleEntropy',
+__all__ = ['kaplan_yorke_dimension', 'LyapunovSpectrum', 'lyapunov_spectrum', 'finite_time_exponents', 'delay_embedding',
+           'ZeroOneTest', 'zero_one_test', 'sample_entropy', 'approximate_entropy', 'MultiscaleEntropy',
            'multiscale_entropy', 'permutation_entropy', 'DelayChoice', 'mutual_information_delay', 'FalseNeighbours',
            'false_nearest_neighbours', 'CorrelationDimension', 'correlation_dimension', 'DivergenceCurve',
-           'max_lyapunov_from_data']
-
-# %% ../nbs/03_invariants.ipynb #518ebfd4
-def tangent_step_flow(f, jac, x, Q, p, dt):
-    "One RK4 step of the joint system $\\dot x = f(x)$, $\\dot Q = J(x)\\,Q$ (the same stages for both)."
-    def F(x, Q): return f(x, p), jac(x, p) @ Q
-    k1, K1 = F(x, Q)
-    k2, K2 = F(x + 0.5 * dt * k1, Q + 0.5 * dt * K1)
-    k3, K3 = F(x + 0.5 * dt * k2, Q + 0.5 * dt * K2)
-    k4, K4 = F(x + dt * k3, Q + dt * K3)
-    return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), Q + dt / 6 * (K1 + 2 * K2 + 2 * K3 + K4)
-
-def tangent_step_map(f, jac, x, Q, p, dt):
-    "One iterate of a map and of its tangent vectors: $x \\leftarrow f(x)$, $Q \\leftarrow J(x)\\,Q$."
-    return f(x, p), jac(x, p) @ Q
-
-# %% ../nbs/03_invariants.ipynb #5e06c5c2
-def orthonormalise(Q):
-    "QR of tangent vectors `(..., D, k)`: the orthonormal `Q` and $\\ln|R_{ii}|$ `(..., k)`."
-    if Q.shape[-1] == 1:
-        r = torch.linalg.vector_norm(Q, dim=-2, keepdim=True)
-        return Q / r, torch.log(r[..., 0, :])
-    Q, R = torch.linalg.qr(Q)
-    return Q, torch.log(torch.diagonal(R, dim1=-2, dim2=-1).abs())
-
-def tangent_block(step, f, jac, x, Q, p, dt, m:int):
-    "`m` tangent steps, then one re-orthonormalisation: (x, Q, $\\ln|R_{ii}|$)."
-    for _ in range(m): x, Q = step(f, jac, x, Q, p, dt)
-    Q, g = orthonormalise(Q)
-    return x, Q, g
+           'max_lyapunov_from_data', 'recurrence_matrix', 'RQA', 'rqa', 'PowerSpectrum', 'power_spectrum']
 
 # %% ../nbs/03_invariants.ipynb #89d34c50
 def kaplan_yorke_dimension(exponents):  # Lyapunov exponents `(..., k)`, in any order
@@ -292,42 +263,6 @@ def zero_one_test(x,            # the observable, a 1-D series (T,)
     Kc = (Dc * nn).sum(-1) / torch.sqrt((Dc ** 2).sum(-1) * (nn ** 2).sum())
     return ZeroOneTest(K=float(Kc.median()), Kc=Kc, c=c, x=x, n_cut=n_cut)
 
-# %% ../nbs/03_invariants.ipynb #dc8ffb57
-def pair_counts(points,                # points (T, d), or a 1-D series (T,)
-                r,                     # radii (a number or a 1-D array), each > 0
-                theiler:int=0,         # leave out pairs with |i - j| <= theiler (0: only i = j)
-                per_point:bool=False,  # counts for each point (T, n_r) instead of the totals (n_r,)
-                p:float=math.inf,      # the Minkowski norm: inf (Chebyshev, default) or 2 (Euclidean)
-               ) -> torch.Tensor:
-    "Number of pairs $i < j$, $|i-j| > w$, with $\\|x_i - x_j\\|_p \\le r$, for each radius (int64); with `per_point` the neighbours of each point."
-    X = as_tensor(points, name="points", dtype=torch.float64)
-    if X.ndim == 1: X = X[:, None]
-    if X.ndim != 2: raise BadInputError(f"points must be (T, d) or a series (T,), got shape {tuple(X.shape)}")
-    r = as_tensor(r, name="r", dtype=torch.float64).reshape(-1)
-    if len(r) == 0 or bool((r <= 0).any()): raise BadInputError(f"every radius r must be > 0, got {r.tolist()[:5]}")
-    theiler, n = check_int(theiler, "theiler", 0), X.shape[0]
-    Xn, rn = np.ascontiguousarray(X.numpy()), r.numpy()
-    if per_point:
-        tree = cKDTree(Xn, balanced_tree=False, compact_nodes=False)
-        c = torch.from_numpy(np.stack([tree.query_ball_point(Xn, float(ri), p=p, return_length=True) for ri in rn], -1).astype(np.int64) - 1)
-    else:
-        order = np.argsort(Xn[:, 0], kind="stable")
-        slabs = np.array_split(order, max(1, min(16, n // 1000)))
-        trees = [cKDTree(Xn[s], balanced_tree=False, compact_nodes=False) for s in slabs]
-        c = np.zeros(len(rn), dtype=np.int64)
-        for a in range(len(slabs)):
-            c += (np.asarray(trees[a].count_neighbors(trees[a], rn, p=p), dtype=np.int64) - len(slabs[a])) // 2
-            for b in range(a + 1, len(slabs)):
-                if Xn[slabs[b][0], 0] - Xn[slabs[a][-1], 0] > rn.max(): break
-                c += np.asarray(trees[a].count_neighbors(trees[b], rn, p=p), dtype=np.int64)
-        c = torch.from_numpy(c)
-    for k in range(1, min(theiler, n - 1) + 1):          # the pairs inside the Theiler window
-        d = torch.linalg.vector_norm(X[k:] - X[:-k], ord=p, dim=-1)
-        close = (d[:, None] <= r).long()
-        if per_point: c[:-k] -= close; c[k:] -= close
-        else: c -= close.sum(0)
-    return c
-
 # %% ../nbs/03_invariants.ipynb #86a48923
 def sample_entropy(x,                  # a 1-D series (T,)
                    m:int=2,            # template length (embedding dimension)
@@ -405,9 +340,7 @@ def permutation_entropy(x,                   # a 1-D series (T,)
                        ) -> float:
     "Permutation entropy (Bandt & Pompe 2002) in bits, or normalised to [0, 1]."
     order, delay = check_int(order, "order", 2), check_int(delay, "delay", 1)
-    x = as_tensor(x, name="x", dtype=torch.float64)
-    if x.ndim != 1: raise BadInputError(f"x must be a 1-D series (T,), got shape {tuple(x.shape)}")
-    if len(x) < (order - 1) * delay + 1: raise BadInputError(f"x is too short for permutation entropy with order={order}, delay={delay}: {len(x)} samples, need at least {(order - 1) * delay + 1}")
+    x = _series(x, min_len=(order - 1) * delay + 1, what=f"permutation entropy with order={order}, delay={delay}")
     pat = torch.argsort(delay_embedding(x, order, delay), dim=1, stable=True)
     code = (pat * order ** torch.arange(order)).sum(1)
     pr = torch.unique(code, return_counts=True)[1].double() / len(code)
@@ -481,9 +414,8 @@ def false_nearest_neighbours(x,                    # a 1-D series (T,)
     frac = []
     for d in range(1, max_dim + 1):
         n = len(x) - d * delay
-        e = delay_embedding(x, d, delay)[:n].numpy()
-        dist, idx = cKDTree(e).query(e, k=2)
-        j, Rd = torch.from_numpy(idx[:, 1]), torch.from_numpy(dist[:, 1])
+        Rd, j = nearest_neighbours(delay_embedding(x, d, delay)[:n], k=1)
+        Rd, j = Rd[:, 0], j[:, 0]
         i = torch.arange(n)
         gap = (x[i + d * delay] - x[j + d * delay]).abs()
         ok = Rd > 0
@@ -573,7 +505,7 @@ def correlation_dimension(x,                 # points (T, d), or a 1-D series (T
 # %% ../nbs/03_invariants.ipynb #176ac0e2
 @dataclasses.dataclass
 class DivergenceCurve:
-    "Rosenstein's mean log divergence `y` at `steps`, the fitted exponent `lam` (per unit time) over the steps `fit`, and the details in `info`."
+    "The mean log divergence `y` at `steps` (Rosenstein's or Kantz's), the fitted exponent `lam` (per unit time) over the steps `fit`, and the details in `info`."
     lam: float
     steps: torch.Tensor
     y: torch.Tensor
@@ -582,7 +514,12 @@ class DivergenceCurve:
     intercept: float
     info: dict = dataclasses.field(default_factory=dict)
 
-    def __repr__(self): return f"DivergenceCurve(lambda_1={self.lam:.4f}, fit steps {self.fit}, dim={self.info.get('dim')}, delay={self.info.get('delay')}, theiler={self.info.get('theiler')})"
+    @property
+    def method(self): return self.info.get("method", "rosenstein")
+
+    def __repr__(self):
+        extra = f", r={self.info['r']:.4g}, refs={self.info['n_ref']}" if self.method == "kantz" else ""
+        return f"DivergenceCurve({self.method}, lambda_1={self.lam:.4f}, fit steps {self.fit}, dim={self.info.get('dim')}, delay={self.info.get('delay')}, theiler={self.info.get('theiler')}{extra})"
 
     def plot(self, ax=None):
         "The mean log divergence against time, with the fitted line."
@@ -592,7 +529,7 @@ class DivergenceCurve:
         ax.plot(t.numpy(), self.y.numpy(), lw=1)
         tf = torch.arange(self.fit[0], self.fit[1] + 1, dtype=torch.float64) * self.dt
         ax.plot(tf.numpy(), (self.intercept + self.lam * tf).numpy(), "r-", lw=2, alpha=0.6, label=f"λ = {self.lam:.3f}")
-        ax.set(xlabel="time", ylabel="⟨ln divergence⟩", title="Rosenstein's divergence curve"); ax.legend(fontsize=8)
+        ax.set(xlabel="time", ylabel="⟨ln divergence⟩", title=f"{self.method.capitalize()}'s divergence curve"); ax.legend(fontsize=8)
         return ax
 
 def _mean_period(x):
@@ -601,6 +538,51 @@ def _mean_period(x):
     f = torch.arange(1, len(P) + 1, dtype=torch.float64) / len(x)
     return float(P.sum() / (f * P).sum())
 
+def _rosenstein_curve(E, theiler, max_steps):
+    "Rosenstein's $y(k)$, $k = 0..$`max_steps`: the mean log distance of nearest-neighbour pairs $k$ steps on."
+    M = E.shape[0]
+    i, j = torch.arange(M), nearest_neighbours(E, k=1, theiler=theiler)[1][:, 0]
+    y = []
+    for s in range(max_steps + 1):
+        ok = (i + s < M) & (j + s < M)
+        d = torch.linalg.vector_norm(E[i[ok] + s] - E[j[ok] + s], dim=-1)
+        y.append(float(torch.log(d[d > 0]).mean()))
+    return torch.tensor(y, dtype=torch.float64), dict(n_ref=M)
+
+def _kantz_curve(x, E, dim, delay, theiler, max_steps, r):
+    "Kantz's $S(k)$ from the delay vectors `E` of `x`: the mean over reference points of the log mean distance to their neighbours within `r`, $k$ steps on."
+    n = E.shape[0] - max_steps                           # references and neighbours followed for max_steps steps
+    Er = E[:n]
+    if r is None: r = float(nearest_neighbours(Er, k=10, theiler=theiler)[0][:, -1].median())
+    r = _tolerance(x, r, relative=False)
+    L = max_steps + (dim - 1) * delay + 1                # samples of x that one pair's curve reads
+    t = torch.arange(L)
+    total, count = torch.zeros(max_steps + 1, dtype=torch.float64), torch.zeros(max_steps + 1, dtype=torch.float64)
+    n_pairs = 0
+    for i, j in neighbour_pairs(Er, r, theiler=theiler, chunk=max(1, 4_000_000 // L)):   # memory: chunk * L floats
+        if len(i) == 0: continue
+        D2 = (x[torch.from_numpy(i)[:, None] + t] - x[torch.from_numpy(j)[:, None] + t]) ** 2   # (pairs, L)
+        d = torch.sqrt(sum(D2[:, l * delay:l * delay + max_steps + 1] for l in range(dim))).numpy()   # ||E_{i+k} - E_{j+k}||
+        starts = np.flatnonzero(np.r_[True, i[1:] != i[:-1]])                                      # rows ascend: one run per reference
+        mean = np.add.reduceat(d, starts, axis=0) / np.diff(np.r_[starts, len(i)])[:, None]
+        ok = mean > 0
+        total += torch.from_numpy(np.where(ok, np.log(np.where(ok, mean, 1.0)), 0.0).sum(0))
+        count += torch.from_numpy(ok.sum(0).astype(np.float64))
+        n_pairs += len(i)
+    if n_pairs == 0: raise BadInputError(f"no pair of delay vectors lies within r={r:g} outside the Theiler window of {theiler}: give a larger r")
+    return total / count, dict(r=r, n_ref=int(count[0]), n_pairs=n_pairs)
+
+def _fit_slope(y, dt, fit, period, max_steps):
+    "The least-squares line through `y[k0..k1]` against $k\\,\\Delta t$: (k0, k1, slope, intercept); default `fit` (2/3, 5/3) mean periods."
+    if fit is None:
+        k0 = min(round(2 * period / 3), max_steps - 2)
+        fit = (k0, min(max_steps, max(k0 + 2, round(5 * period / 3))))
+    k0, k1 = check_int(fit[0], "fit[0]", 0), check_int(fit[1], "fit[1]", 1)
+    if not k0 < k1 <= max_steps: raise BadInputError(f"fit must be (k0, k1) with 0 <= k0 < k1 <= max_steps={max_steps}, got {fit}")
+    t = torch.arange(k0, k1 + 1, dtype=torch.float64) * dt
+    sol = torch.linalg.lstsq(torch.stack([t, torch.ones_like(t)], -1), y[k0:k1 + 1, None]).solution[:, 0]
+    return k0, k1, float(sol[0]), float(sol[1])
+
 def max_lyapunov_from_data(x,                  # a 1-D series (T,)
                            dt:float,           # sampling interval (1 for a map)
                            dim:int,            # embedding dimension
@@ -608,34 +590,208 @@ def max_lyapunov_from_data(x,                  # a 1-D series (T,)
                            theiler:int=None,   # Theiler window in samples; the mean period if None
                            max_steps:int=None, # length of the divergence curve in steps (default: 2 mean periods)
                            fit=None,           # (k0, k1): the steps of the linear fit; default (2/3, 5/3) mean periods
+                           method:str="rosenstein", # 'rosenstein' (nearest neighbour) or 'kantz' (all neighbours within r)
+                           r:float=None,       # Kantz's neighbourhood radius (units of x); default: median distance to the 10th nearest neighbour
                           ) -> DivergenceCurve:
-    "The largest Lyapunov exponent from a series by Rosenstein et al. (1993): the slope of the mean log divergence of nearest neighbours."
+    "The largest Lyapunov exponent from a series: the slope of the mean log divergence of neighbours, by Rosenstein et al. (1993) or Kantz (1994)."
+    if method not in ("rosenstein", "kantz"): raise BadInputError(f"method must be 'rosenstein' or 'kantz', got {method!r}.{suggest(str(method), ['rosenstein', 'kantz'])}")
+    if r is not None and method != "kantz": raise BadInputError("r is the neighbourhood radius of method='kantz'; Rosenstein's method uses the nearest neighbour")
     x = _series(x, min_len=10, what="the Lyapunov exponent")
     if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0 or not math.isfinite(dt): raise BadInputError(f"dt must be a finite number > 0, got {dt!r}")
     E = delay_embedding(x, dim, delay)
     M, period = E.shape[0], _mean_period(x)
     theiler = max(1, round(period)) if theiler is None else check_int(theiler, "theiler", 0)
     max_steps = 2 * max(1, round(period)) if max_steps is None else check_int(max_steps, "max_steps", 2)
-    if M < 2 * theiler + 2 + max_steps: raise BadInputError(f"too few embedded points ({M}) for a Theiler window of {theiler} and {max_steps} steps of divergence")
-    tree, En = cKDTree(E.numpy()), E.numpy()
-    k = min(M, 2 * theiler + 2)                           # at least one of these neighbours lies outside the window
-    nn = np.empty(M, dtype=np.int64)
-    rows = max(1, 2_000_000 // k)
-    for a in range(0, M, rows):                          # chunked: memory O(rows * k)
-        _, idx = tree.query(En[a:a + rows], k=k)
-        far = np.abs(idx - np.arange(a, min(a + rows, M))[:, None]) > theiler
-        nn[a:a + rows] = idx[np.arange(len(idx)), far.argmax(1)]
-    i, j = torch.arange(M), torch.from_numpy(nn)
-    y = []
-    for s in range(max_steps + 1):
-        ok = (i + s < M) & (j + s < M)
-        d = torch.linalg.vector_norm(E[i[ok] + s] - E[j[ok] + s], dim=-1)
-        y.append(float(torch.log(d[d > 0]).mean()))
-    y = torch.tensor(y, dtype=torch.float64)
-    if fit is None: fit = (round(2 * period / 3), min(max_steps, max(round(2 * period / 3) + 2, round(5 * period / 3))))
-    k0, k1 = check_int(fit[0], "fit[0]", 0), check_int(fit[1], "fit[1]", 1)
-    if not k0 < k1 <= max_steps: raise BadInputError(f"fit must be (k0, k1) with 0 <= k0 < k1 <= max_steps={max_steps}, got {fit}")
-    t = torch.arange(k0, k1 + 1, dtype=torch.float64) * dt
-    sol = torch.linalg.lstsq(torch.stack([t, torch.ones_like(t)], -1), y[k0:k1 + 1, None]).solution[:, 0]
-    return DivergenceCurve(lam=float(sol[0]), steps=torch.arange(max_steps + 1), y=y, dt=float(dt), fit=(k0, k1), intercept=float(sol[1]),
-                           info=dict(dim=dim, delay=delay, theiler=theiler, mean_period=period, n_points=M))
+    if M < 2 * theiler + 2 + max_steps + (10 if method == "kantz" else 0):
+        raise BadInputError(f"too few embedded points ({M}) for a Theiler window of {theiler} and {max_steps} steps of divergence")
+    y, extra = _rosenstein_curve(E, theiler, max_steps) if method == "rosenstein" else _kantz_curve(x, E, dim, delay, theiler, max_steps, r)
+    k0, k1, lam, b = _fit_slope(y, dt, fit, period, max_steps)
+    return DivergenceCurve(lam=lam, steps=torch.arange(max_steps + 1), y=y, dt=float(dt), fit=(k0, k1), intercept=b,
+                           info=dict(method=method, dim=dim, delay=delay, theiler=theiler, mean_period=period, n_points=M, **extra))
+
+# %% ../nbs/03_invariants.ipynb #1a83eaed
+def _recurrence_points(x, dim, delay):
+    "A 1-D series embedded with `dim` and `delay`, or points (T, d) as they are; finite and not constant."
+    X = as_tensor(x, name="x", dtype=torch.float64)
+    if X.ndim == 1: X = delay_embedding(_series(X, min_len=3, what="a recurrence plot"), dim, delay)
+    elif X.ndim == 2:
+        if dim != 1 or delay != 1: raise BadInputError("dim and delay embed a 1-D series; points (T, d) are used as they are")
+        if len(X) < 3: raise BadInputError(f"a recurrence plot needs at least 3 points, got {len(X)}")
+        if float((X.max(0).values - X.min(0).values).max()) == 0: raise BadInputError("x is constant: every pair recurs, the recurrence plot is trivial")
+    else: raise BadInputError(f"x must be a series (T,) or points (T, d), got shape {tuple(X.shape)}")
+    return X
+
+def _recurrence_threshold(X, eps, rate, theiler, p):
+    "ε itself, or the smallest ε at which a fraction `rate` of the pairs outside the band recur (bisection on pair counts)."
+    if (eps is None) == (rate is None): raise BadInputError("give exactly one of eps (a fixed threshold) or rate (a fixed recurrence rate)")
+    if eps is not None:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not math.isfinite(eps) or eps <= 0:
+            raise BadInputError(f"eps must be a finite number > 0, got {eps!r}")
+        return float(eps)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 < rate < 1:
+        raise BadInputError(f"rate must be a number in (0, 1), got {rate!r}")
+    N = X.shape[0]
+    n_pairs = (N - theiler) * (N - theiler - 1) // 2
+    if n_pairs < 1: raise BadInputError(f"no pair of points lies outside a Theiler window of {theiler} with {N} points")
+    target = max(1, math.ceil(rate * n_pairs - 1e-9))
+    lo, hi = 0.0, float(torch.linalg.vector_norm(X.max(0).values - X.min(0).values, ord=p)) * (1 + 1e-9)   # >= every distance
+    for _ in range(10):                                   # each round shrinks [lo, hi] 32-fold
+        rs = torch.linspace(lo, hi, 33, dtype=torch.float64)[1:]
+        k = int((pair_counts(X, rs, theiler=theiler, p=p) < target).sum())
+        lo, hi = (float(rs[k - 1]) if k else lo), float(rs[k])
+    return hi
+
+def recurrence_matrix(x,                  # a 1-D series (T,) or points (T, d)
+                      eps:float=None,     # fixed threshold ε (units of x)
+                      rate:float=None,    # or a fixed recurrence rate in (0, 1): ε chosen so that this fraction of pairs recur
+                      dim:int=1,          # embedding dimension for a 1-D series
+                      delay:int=1,        # embedding delay for a 1-D series
+                      theiler:int=None,   # None: the plain matrix; w: the band |i - j| <= w cleared (and left out of `rate`)
+                      p:float=math.inf,   # the norm: inf (Chebyshev) or 2 (Euclidean)
+                     ) -> torch.Tensor:
+    "The recurrence matrix $R_{ij} = [\\|x_i - x_j\\|_p \\le \\varepsilon]$, a boolean tensor `(T, T)` (T delay vectors for a series)."
+    X = _recurrence_points(x, dim, delay)
+    w = None if theiler is None else check_int(theiler, "theiler", 0)
+    N = X.shape[0]
+    if N > 20000: raise BadInputError(f"a dense recurrence matrix of {N} x {N} points is too large; use rqa() (it needs no matrix) or a shorter series")
+    e = _recurrence_threshold(X, eps, rate, 0 if w is None else w, p)
+    R = torch.cat([torch.cdist(X[a:a + 1000], X, p=p) <= e for a in range(0, N, 1000)])
+    if w is not None:
+        i = torch.arange(N)
+        R &= (i[:, None] - i[None]).abs() > w
+    return R
+
+# %% ../nbs/03_invariants.ipynb #c8f53c9a
+@dataclasses.dataclass
+class RQA:
+    "Recurrence quantification: the measures, the threshold `eps`, the line-length histograms `diagonal` and `vertical` (entry l = number of lines of length l) and the `points` the plot was made of."
+    RR: float
+    DET: float
+    L: float
+    L_max: int
+    ENTR: float
+    LAM: float
+    TT: float
+    V_max: int
+    eps: float
+    diagonal: torch.Tensor
+    vertical: torch.Tensor
+    points: torch.Tensor
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __repr__(self):
+        return (f"RQA(RR={self.RR:.4f}, DET={self.DET:.4f}, L={self.L:.3f}, L_max={self.L_max}, ENTR={self.ENTR:.3f}, "
+                f"LAM={self.LAM:.4f}, TT={self.TT:.3f}; eps={self.eps:.4g}, N={len(self.points)}, theiler={self.info['theiler']}, "
+                f"l_min={self.info['l_min']}, v_min={self.info['v_min']})")
+
+    def plot(self, ax=None, max_points:int=1500):
+        "The recurrence plot of the first `max_points` points (the band left in), with the main measures in the title."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(4, 4)).gca()
+        R = recurrence_matrix(self.points[:max_points], eps=self.eps, p=self.info["p"])
+        ax.imshow(R.numpy(), cmap="binary", origin="lower", interpolation="nearest")
+        ax.set(xlabel="j", ylabel="i", title=f"RR={self.RR:.3f}  DET={self.DET:.3f}  LAM={self.LAM:.3f}")
+        return ax
+
+def _line_measures(h, n_min):
+    "From a line-length histogram: the recurrences on lines of length >= n_min, the mean length and the entropy of those lines, and the longest line."
+    l = torch.arange(len(h), dtype=torch.float64)
+    hl = h[n_min:].double()
+    on, n = float((l[n_min:] * hl).sum()), float(hl.sum())
+    pl = hl[hl > 0] / n if n else hl[:0]
+    nz = h.nonzero()
+    return on, (on / n if n else 0.0), (float(-(pl * torch.log(pl)).sum()) + 0.0 if n else 0.0), (int(nz.max()) if len(nz) else 0)
+
+def rqa(x,                   # a 1-D series (T,) or points (T, d)
+        eps:float=None,      # fixed threshold ε (units of x)
+        rate:float=None,     # or a fixed recurrence rate in (0, 1)
+        dim:int=1,           # embedding dimension for a 1-D series
+        delay:int=1,         # embedding delay for a 1-D series
+        theiler:int=0,       # leave out the band |i - j| <= theiler (0: the main diagonal)
+        l_min:int=2,         # shortest diagonal line counted by DET, L and ENTR
+        v_min:int=2,         # shortest vertical line counted by LAM and TT
+        p:float=math.inf,    # the norm: inf (Chebyshev) or 2 (Euclidean)
+       ) -> RQA:
+    "Recurrence quantification analysis: RR, DET, L, L_max, ENTR, LAM and TT of the recurrence plot, computed without building it."
+    X = _recurrence_points(x, dim, delay)
+    theiler, l_min, v_min = check_int(theiler, "theiler", 0), check_int(l_min, "l_min", 1), check_int(v_min, "v_min", 1)
+    N = X.shape[0]
+    if N - theiler < 3: raise BadInputError(f"too few points ({N}) for a Theiler window of {theiler}")
+    e = _recurrence_threshold(X, eps, rate, theiler, p)
+    dh, vh = recurrence_lines(X, e, theiler=theiler, p=p)
+    S = float((torch.arange(N + 1) * dh).sum())
+    if S == 0: raise BadInputError(f"no pair of points recurs within eps={e:g} outside the Theiler window: give a larger eps or a rate")
+    det, L, entr, lmax = _line_measures(dh, l_min)
+    lam, tt, _, vmax = _line_measures(vh, v_min)
+    return RQA(RR=S / ((N - theiler) * (N - theiler - 1)), DET=det / S, L=L, L_max=lmax, ENTR=entr, LAM=lam / S, TT=tt, V_max=vmax,
+               eps=e, diagonal=dh, vertical=vh, points=X, info=dict(theiler=theiler, l_min=l_min, v_min=v_min, p=p, dim=dim, delay=delay))
+
+# %% ../nbs/03_invariants.ipynb #13eb82a0
+@dataclasses.dataclass
+class PowerSpectrum:
+    "One-sided power spectral density `psd` at frequencies `f` (Welch), its `dominant_frequency` and the details in `info`."
+    f: torch.Tensor
+    psd: torch.Tensor
+    dominant_frequency: float
+    dt: float
+    info: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def df(self): return float(self.f[1] - self.f[0])
+    @property
+    def total_power(self):
+        "$\\int \\mathrm{PSD}\\,df$ (the sum times the frequency step): the (window-weighted) variance."
+        return float(self.psd.sum()) * self.df
+
+    def __repr__(self):
+        return (f"PowerSpectrum(dominant frequency {self.dominant_frequency:.5g} (period {1 / self.dominant_frequency:.4g}), "
+                f"{len(self.f)} frequencies up to {float(self.f[-1]):.4g}, df={self.df:.3g}, {self.info['n_segments']} segments of "
+                f"{self.info['nperseg']}, window={self.info['window']!r}, power={self.total_power:.4g})")
+
+    def plot(self, ax=None, **kwargs):
+        "The density against frequency on a log scale, the dominant frequency marked."
+        import matplotlib.pyplot as plt
+        ax = ax or plt.figure(figsize=(5.5, 3)).gca()
+        ax.semilogy(self.f[1:].numpy(), self.psd[1:].numpy(), lw=0.8, **kwargs)
+        ax.axvline(self.dominant_frequency, color="r", ls=":", lw=0.8)
+        ax.set(xlabel="frequency", ylabel="PSD", title=f"Power spectrum: peak at f = {self.dominant_frequency:.4g}")
+        return ax
+
+def power_spectrum(x,                     # a 1-D series (T,)
+                   dt:float=1.0,          # sampling interval; frequencies are in cycles per unit of dt
+                   nperseg:int=None,      # samples per segment; default: the largest power of two <= T/4 (at least 8)
+                   overlap:float=0.5,     # overlap of consecutive segments, a fraction in [0, 1)
+                   window="hann",         # a window name (scipy.signal.get_window) or an array of nperseg weights
+                   detrend="constant",    # 'constant' (remove each segment's mean), 'linear' or None
+                  ) -> PowerSpectrum:
+    "The power spectral density of a series by Welch's method (averaged windowed periodograms), with its dominant frequency."
+    from scipy.signal import get_window
+    x = _series(x, min_len=8, what="a power spectrum")
+    if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0 or not math.isfinite(dt): raise BadInputError(f"dt must be a finite number > 0, got {dt!r}")
+    N = len(x)
+    nperseg = min(N, max(8, 1 << int(math.log2(max(1, N // 4))))) if nperseg is None else check_int(nperseg, "nperseg", 4)
+    if nperseg > N: raise BadInputError(f"nperseg={nperseg} is longer than the series ({N} samples)")
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap < 1: raise BadInputError(f"overlap must be a fraction in [0, 1), got {overlap!r}")
+    if detrend not in ("constant", "linear", None, False): raise BadInputError(f"detrend must be 'constant', 'linear' or None, got {detrend!r}")
+    step = nperseg - int(overlap * nperseg)
+    if isinstance(window, (str, tuple)):
+        try: w = torch.from_numpy(np.asarray(get_window(window, nperseg), dtype=np.float64))
+        except (ValueError, TypeError) as e: raise BadInputError(f"unknown window {window!r}: {e}") from None
+    else:
+        w = as_tensor(window, name="window", dtype=torch.float64)
+        if w.shape != (nperseg,): raise BadInputError(f"window must have nperseg={nperseg} weights, got shape {tuple(w.shape)}")
+    seg = x.unfold(0, nperseg, step)                       # (n_segments, nperseg); a remainder shorter than a step is dropped
+    if detrend == "constant": seg = seg - seg.mean(-1, keepdim=True)
+    elif detrend == "linear":
+        t = torch.arange(nperseg, dtype=torch.float64); t = t - t.mean()
+        seg = seg - seg.mean(-1, keepdim=True) - (seg @ t)[:, None] / (t @ t) * t
+    P = torch.fft.rfft(seg * w).abs() ** 2 / ((w ** 2).sum() / dt)
+    P[:, 1:nperseg // 2 + (nperseg % 2)] *= 2             # one-sided: every frequency but 0 and Nyquist (even nperseg) twice
+    psd, f = P.mean(0), torch.fft.rfftfreq(nperseg, d=dt, dtype=torch.float64)
+    k = int(psd[1:].argmax()) + 1
+    fd = float(f[k])
+    if k + 1 < len(psd) and float(psd[k - 1]) > 0 and float(psd[k + 1]) > 0:
+        a, b, c = (math.log(float(psd[i])) for i in (k - 1, k, k + 1))
+        if a - 2 * b + c < 0: fd += 0.5 * (a - c) / (a - 2 * b + c) * float(f[1] - f[0])
+    return PowerSpectrum(f=f, psd=psd, dominant_frequency=fd, dt=float(dt),
+                         info=dict(nperseg=nperseg, noverlap=nperseg - step, n_segments=seg.shape[0], window=window if isinstance(window, (str, tuple)) else "custom", detrend=detrend))

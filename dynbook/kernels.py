@@ -13,13 +13,18 @@ import types
 import warnings
 from typing import Callable
 
-import torch
+import math
 
-from .core import DynbookError
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from .core import DynbookError, BadInputError, as_tensor, check_int
 
 # %% auto #0
 __all__ = ['compile_mode', 'compiler_available', 'should_compile', 'compiled', 'stack_state', 'chunk', 'empty', 'BlowUp',
-           'run_steps']
+           'run_steps', 'tangent_step_flow', 'tangent_step_map', 'orthonormalise', 'tangent_block', 'pair_counts',
+           'nearest_neighbours', 'neighbour_pairs', 'recurrence_lines']
 
 # %% ../nbs/02_kernels.ipynb #244cc370
 _STATE = {"compiler_ok": None, "warned": False}
@@ -172,3 +177,166 @@ def run_steps(step:Callable, f:Callable, x, args:tuple, n_save:int, save_every:i
             out[i + 1] = stack_state(x)
     if bar is not None: bar.close()
     return out
+
+# %% ../nbs/02_kernels.ipynb #8e1c0e99
+def tangent_step_flow(f, jac, x, Q, p, dt):
+    "One RK4 step of the joint system $\\dot x = f(x)$, $\\dot Q = J(x)\\,Q$ (the same stages for both)."
+    def F(x, Q): return f(x, p), jac(x, p) @ Q
+    k1, K1 = F(x, Q)
+    k2, K2 = F(x + 0.5 * dt * k1, Q + 0.5 * dt * K1)
+    k3, K3 = F(x + 0.5 * dt * k2, Q + 0.5 * dt * K2)
+    k4, K4 = F(x + dt * k3, Q + dt * K3)
+    return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), Q + dt / 6 * (K1 + 2 * K2 + 2 * K3 + K4)
+
+def tangent_step_map(f, jac, x, Q, p, dt):
+    "One iterate of a map and of its tangent vectors: $x \\leftarrow f(x)$, $Q \\leftarrow J(x)\\,Q$."
+    return f(x, p), jac(x, p) @ Q
+
+# %% ../nbs/02_kernels.ipynb #7f8c5681
+def orthonormalise(Q):
+    "QR of tangent vectors `(..., D, k)`: the orthonormal `Q` and $\\ln|R_{ii}|$ `(..., k)`."
+    if Q.shape[-1] == 1:
+        r = torch.linalg.vector_norm(Q, dim=-2, keepdim=True)
+        return Q / r, torch.log(r[..., 0, :])
+    Q, R = torch.linalg.qr(Q)
+    return Q, torch.log(torch.diagonal(R, dim1=-2, dim2=-1).abs())
+
+def tangent_block(step, f, jac, x, Q, p, dt, m:int):
+    "`m` tangent steps, then one re-orthonormalisation: (x, Q, $\\ln|R_{ii}|$)."
+    for _ in range(m): x, Q = step(f, jac, x, Q, p, dt)
+    Q, g = orthonormalise(Q)
+    return x, Q, g
+
+# %% ../nbs/02_kernels.ipynb #c35a0f3c
+def _points(points) -> torch.Tensor:
+    "`points` (T, d), or a series (T,) as (T, 1), as a finite float64 tensor."
+    X = as_tensor(points, name="points", dtype=torch.float64)
+    if X.ndim == 1: X = X[:, None]
+    if X.ndim != 2: raise BadInputError(f"points must be (T, d) or a series (T,), got shape {tuple(X.shape)}")
+    return X
+
+def _radius(r, name="r") -> float:
+    "`r` as a finite float > 0, else a clear error."
+    if isinstance(r, bool) or not isinstance(r, (int, float, np.floating, np.integer)) or not math.isfinite(r) or r <= 0:
+        raise BadInputError(f"{name} must be a finite number > 0, got {r!r}")
+    return float(r)
+
+def pair_counts(points,                # points (T, d), or a 1-D series (T,)
+                r,                     # radii (a number or a 1-D array), each > 0
+                theiler:int=0,         # leave out pairs with |i - j| <= theiler (0: only i = j)
+                per_point:bool=False,  # counts for each point (T, n_r) instead of the totals (n_r,)
+                p:float=math.inf,      # the Minkowski norm: inf (Chebyshev, default) or 2 (Euclidean)
+               ) -> torch.Tensor:
+    "Number of pairs $i < j$, $|i-j| > w$, with $\\|x_i - x_j\\|_p \\le r$, for each radius (int64); with `per_point` the neighbours of each point."
+    X = _points(points)
+    r = as_tensor(r, name="r", dtype=torch.float64).reshape(-1)
+    if len(r) == 0 or bool((r <= 0).any()): raise BadInputError(f"every radius r must be > 0, got {r.tolist()[:5]}")
+    theiler, n = check_int(theiler, "theiler", 0), X.shape[0]
+    Xn, rn = np.ascontiguousarray(X.numpy()), r.numpy()
+    if per_point:
+        tree = cKDTree(Xn, balanced_tree=False, compact_nodes=False)
+        c = torch.from_numpy(np.stack([tree.query_ball_point(Xn, float(ri), p=p, return_length=True) for ri in rn], -1).astype(np.int64) - 1)
+    else:
+        order = np.argsort(Xn[:, 0], kind="stable")
+        slabs = np.array_split(order, max(1, min(16, n // 1000)))
+        trees = [cKDTree(Xn[s], balanced_tree=False, compact_nodes=False) for s in slabs]
+        c = np.zeros(len(rn), dtype=np.int64)
+        for a in range(len(slabs)):
+            c += (np.asarray(trees[a].count_neighbors(trees[a], rn, p=p), dtype=np.int64) - len(slabs[a])) // 2
+            for b in range(a + 1, len(slabs)):
+                if Xn[slabs[b][0], 0] - Xn[slabs[a][-1], 0] > rn.max(): break
+                c += np.asarray(trees[a].count_neighbors(trees[b], rn, p=p), dtype=np.int64)
+        c = torch.from_numpy(c)
+    for k in range(1, min(theiler, n - 1) + 1):          # the pairs inside the Theiler window
+        d = torch.linalg.vector_norm(X[k:] - X[:-k], ord=p, dim=-1)
+        close = (d[:, None] <= r).long()
+        if per_point: c[:-k] -= close; c[k:] -= close
+        else: c -= close.sum(0)
+    return c
+
+# %% ../nbs/02_kernels.ipynb #ae3ebb52
+def nearest_neighbours(points,            # points (T, d), or a 1-D series (T,)
+                       k:int=1,           # number of neighbours per point
+                       theiler:int=0,     # leave out neighbours with |i - j| <= theiler (0: only the point itself)
+                       p:float=2,         # the Minkowski norm: 2 (Euclidean, default) or inf (Chebyshev)
+                       chunk:int=2_000_000, # about this many (point, candidate) entries per k-d tree query
+                      ) -> tuple:
+    "The `k` nearest neighbours $j$, $|i - j| > w$, of every point: distances (float64) and indices (int64), each `(T, k)`, nearest first."
+    X = _points(points)
+    k, theiler, M = check_int(k, "k", 1), check_int(theiler, "theiler", 0), X.shape[0]
+    if M < 2 * theiler + 1 + k:
+        raise BadInputError(f"too few points ({M}) for {k} neighbour(s) outside a Theiler window of {theiler}: need at least {2 * theiler + 1 + k}")
+    Xn = X.numpy()
+    tree = cKDTree(Xn)
+    kq = 2 * theiler + 1 + k                              # at least k of these lie outside the window
+    dist, idx = np.empty((M, k)), np.empty((M, k), dtype=np.int64)
+    rows = max(1, chunk // kq)
+    for a in range(0, M, rows):                          # chunked: memory O(rows * kq)
+        d, ix = tree.query(Xn[a:a + rows], k=kq, p=p)
+        far = np.abs(ix - np.arange(a, a + len(ix))[:, None]) > theiler
+        pick = np.argsort(~far, axis=1, kind="stable")[:, :k]  # the first k outside the window
+        dist[a:a + rows], idx[a:a + rows] = np.take_along_axis(d, pick, 1), np.take_along_axis(ix, pick, 1)
+    return torch.from_numpy(dist), torch.from_numpy(idx)
+
+# %% ../nbs/02_kernels.ipynb #dd159d5a
+def neighbour_pairs(points,              # points (T, d), or a 1-D series (T,)
+                    r:float,             # radius, > 0
+                    theiler:int=0,       # leave out pairs with |i - j| <= theiler
+                    p:float=2,           # the Minkowski norm: 2 (Euclidean, default) or inf (Chebyshev)
+                    chunk:int=2_000_000, # about this many pairs per chunk (a row is never split)
+                   ):
+    "Yield the ordered pairs $(i, j)$, $|i - j| > w$, $\\|x_i - x_j\\|_p \\le r$, as int64 index arrays, a chunk of consecutive rows at a time (rows ascending)."
+    X, r = _points(points), _radius(r)
+    theiler, chunk = check_int(theiler, "theiler", 0), check_int(chunk, "chunk", 1)
+    Xn = np.ascontiguousarray(X.numpy())
+    tree = cKDTree(Xn)
+    cs = np.cumsum(tree.query_ball_point(Xn, r, p=p, return_length=True))
+    a, T = 0, len(Xn)
+    while a < T:
+        b = max(a + 1, int(np.searchsorted(cs, (cs[a - 1] if a else 0) + chunk, side="right")))
+        lists = tree.query_ball_point(Xn[a:b], r, p=p)
+        lens = np.fromiter((len(l) for l in lists), dtype=np.int64, count=b - a)
+        j = np.concatenate([np.asarray(l, dtype=np.int64) for l in lists])
+        i = np.repeat(np.arange(a, b), lens)
+        keep = np.abs(i - j) > theiler
+        yield i[keep], j[keep]
+        a = b
+
+# %% ../nbs/02_kernels.ipynb #c4bb14fa
+def _runs(R:np.ndarray) -> np.ndarray:
+    "Lengths of all runs of True along the last axis of a boolean array `(B, n)` (every row on its own)."
+    z = np.zeros((R.shape[0], R.shape[1] + 2), dtype=np.int8)
+    z[:, 1:-1] = R
+    dz = np.diff(z, axis=1).ravel()                      # each row starts and ends with 0, so runs never cross rows
+    return np.flatnonzero(dz == -1) - np.flatnonzero(dz == 1)
+
+def _close(A, B, eps:float, p:float) -> np.ndarray:
+    "`||A - B||_p <= eps` over the last axis (broadcasting)."
+    D = np.abs(A - B)
+    if p == math.inf: return D.max(-1) <= eps
+    if p == 2: return (D * D).sum(-1) <= eps * eps
+    return (D ** p).sum(-1) <= eps ** p
+
+def recurrence_lines(points,              # points (T, d), or a 1-D series (T,)
+                     eps:float,           # recurrence threshold ε > 0
+                     theiler:int=0,       # remove the band |i - j| <= theiler (0: the main diagonal)
+                     p:float=math.inf,    # the Minkowski norm: inf (Chebyshev, default) or 2 (Euclidean)
+                     chunk:int=4_000_000, # about this many distances per block
+                    ) -> tuple:
+    "Histograms of the diagonal and the vertical line lengths of the recurrence plot outside the Theiler band: two int64 tensors `(T + 1,)`, entry $l$ = number of lines of length $l$."
+    X, eps = _points(points), _radius(eps, "eps")
+    theiler, chunk = check_int(theiler, "theiler", 0), check_int(chunk, "chunk", 1)
+    X = X.numpy()
+    T, d = X.shape
+    diag, vert = np.zeros(T + 1, dtype=np.int64), np.zeros(T + 1, dtype=np.int64)
+    B, i = max(1, chunk // (T * d)), np.arange(T)
+    for k0 in range(theiler + 1, T, B):                  # diagonals j - i = k above the band
+        jj = i[None, :] + np.arange(k0, min(k0 + B, T))[:, None]
+        R = _close(X[None], X[np.minimum(jj, T - 1)], eps, p) & (jj < T)
+        diag += np.bincount(_runs(R), minlength=T + 1)
+    diag *= 2                                            # and their mirror images below it
+    for j0 in range(0, T, B):                            # columns, the band cut out
+        js = np.arange(j0, min(j0 + B, T))
+        R = _close(X[None], X[js][:, None], eps, p) & (np.abs(i[None, :] - js[:, None]) > theiler)
+        vert += np.bincount(_runs(R), minlength=T + 1)
+    return torch.from_numpy(diag), torch.from_numpy(vert)

@@ -10,8 +10,7 @@ from hypothesis import given, settings, assume, HealthCheck, strategies as st
 
 from dynbook import kernels
 from dynbook.core import BadInputError, IntegrationError
-from dynbook.invariants import (lyapunov_spectrum, finite_time_exponents, kaplan_yorke_dimension, LyapunovSpectrum,
-                                tangent_step_map, tangent_step_flow, orthonormalise)
+from dynbook.invariants import lyapunov_spectrum, finite_time_exponents, kaplan_yorke_dimension, LyapunovSpectrum
 from dynbook.systems import System, get
 
 F64 = torch.float64
@@ -129,18 +128,6 @@ def test_blowup():
         lyapunov_spectrum("lorenz63", 500, dt=0.2)
     r = lyapunov_spectrum("lorenz63", 500, dt=0.02, params={"rho": torch.tensor([28.0, 1e9], dtype=F64)}, on_blowup="nan")
     assert torch.isfinite(r.exponents[0]).all() and torch.isnan(r.exponents[1]).all()
-
-
-def test_tangent_step_map_is_chain_rule():
-    s = get("henon")
-    p = s.param_tensor()
-    x = torch.tensor([0.3, -0.2], dtype=F64)
-    Q = torch.eye(2, dtype=F64)
-    x1, Q1 = tangent_step_map(s.rule, s.jacobian_rule, x, Q, p, 1.0)
-    torch.testing.assert_close(Q1, s.jacobian(x))
-    Qo, g = orthonormalise(torch.tensor([[3.0, 1.0], [4.0, 2.0]], dtype=F64))
-    torch.testing.assert_close(Qo.T @ Qo, torch.eye(2, dtype=F64))
-    assert abs(float(g.sum()) - math.log(2.0)) < 1e-12        # |det| = |3*2 - 1*4| = 2
 
 
 # a linear map x' = A x with the entries of A as parameters, for dims 2 and 3
