@@ -1,4 +1,4 @@
-"""`dynbook systems`, `simulate`, `lyapunov`, `analyze`: the catalog, the simulator, Lyapunov spectra and the invariants of a measured series from a shell.
+"""`dynbook bench`, `systems`, `simulate`, `lyapunov`, `analyze`: the forecasting benchmark, the catalog, the simulator, Lyapunov spectra and the invariants of a measured series from a shell.
 
 Docs: https://dynbook.github.io/dynbook/cli.html.md"""
 
@@ -70,6 +70,7 @@ def _parser():
     n.add_argument("--plots", default=None, metavar="DIR", help="write each estimate's plot to DIR/<estimate>.png and the results to DIR/analysis.json")
     n.add_argument("--json", action="store_true", help="print JSON")
     n.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    sub.add_parser("bench", add_help=False, help="the forecasting benchmark: every registered method on the catalog systems (see `dynbook bench -h`)")
     return p
 
 def _lyapunov_cmd(a):
@@ -149,6 +150,10 @@ def _write(path, t, x, tr):
 
 def main(argv=None) -> int:
     "Entry point of the `dynbook` command."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:                     # its own parser, in dynbook.bench (imported only when asked for)
+        from dynbook.bench import bench_main
+        return bench_main(argv[1:])
     a = _parser().parse_args(argv)
     try: return {"systems": _systems_cmd, "simulate": _simulate_cmd, "lyapunov": _lyapunov_cmd, "analyze": _analyze_cmd}[a.cmd](a)
     except DynbookError as e:

@@ -193,3 +193,19 @@ def test_analyze_estimator_failure_is_reported(logistic_series, tmp_path, capsys
     e = json.loads(capsys.readouterr().out)["estimates"]
     assert e["lambda1"]["value"] is None and "too few embedded points" in e["lambda1"]["error"]
     assert e["zero_one"]["value"] > 0.5 and e["sample_entropy"]["value"] > 0
+
+
+def test_bench_subcommand_dispatch(capsys):
+    "`dynbook bench` reaches the benchmark's parser: bad names are refused with exit code 2 and the valid ones listed."
+    from dynbook.cli import main
+    assert main(["bench", "--methods", "persistance", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'persistence'" in err and "climatology" in err
+    assert main(["bench", "--systems", "lorentz99", "--no-progress"]) == 2
+    assert "lorenz63" in capsys.readouterr().err
+
+
+def test_bench_listed_in_help(capsys):
+    from dynbook.cli import main
+    with pytest.raises(SystemExit): main(["-h"])
+    assert "bench" in capsys.readouterr().out
