@@ -740,24 +740,31 @@ def model_error_discovery(model:System,        # the imperfect model (a flow or 
                           library:Library=None,     # candidate error terms (default: quadratic polynomials; a PDE model: PDELibrary up to u_xxxx on its grid)
                           optimizer:Optimizer=None, # default: RVM(threshold=0.1) — sparse Bayesian regression, as in MEDIDA
                           extrapolate:bool=True,    # Richardson-extrapolate one- and two-step errors (second order in dt)
+                          lag:int=0,                # analysed (noisy) states: evaluate the library at (u_{n-lag} + u_{n+lag})/2, not u_n (see the docstring); 0: at u_n
                           **simulate_kwargs,        # passed to `simulate` (solver, params, …)
                          ) -> SINDy:
     """Model-error discovery (MEDIDA, Mojgani, Chattopadhyay & Hassanzadeh 2022): from pairs of true states,
     the error of one model step, e(u) ≈ (u_{n+1} − M_dt(u_n))/dt, is a sample of the missing term at u_n; a sparse
     (Bayesian) regression of e on a library names it. The one-step estimate is biased by O(dt) (for a stiff model
     mostly through the model's own propagator); with `extrapolate`, 2 e_dt − e_2dt removes that first-order term.
-    Returns a fitted `SINDy` whose equations are the discovered error term."""
+    With analysed states (an ensemble Kalman filter's means), the analysis error of u_n enters both the error
+    estimate and the library evaluated at u_n (errors in the variables); with `lag`, the library is evaluated at the
+    mean of the states `lag` steps before and after, whose analysis errors are nearly independent of those in the
+    estimate and which equals u_n up to O((lag·dt)²). Returns a fitted `SINDy` whose equations are the discovered error term."""
     U = torch.cat(_as_list(states, "states"))
     dt = _uniform_dt(dt, U.shape[0], "dt")
     if not isinstance(model, System): raise BadInputError(f"model must be a dynbook System, got {type(model).__name__}")
     if U.shape[1] != model.dim: raise BadInputError(f"states have dimension {U.shape[1]}, the model {model.name} has {model.dim}")
-    if U.shape[0] < 4: raise BadInputError("model_error_discovery needs at least 4 states")
+    lag = check_int(lag, "lag", 0)
+    if U.shape[0] < 4 + 2 * lag: raise BadInputError(f"model_error_discovery needs at least {4 + 2 * lag} states (lag={lag})")
     if library is None:
         library = PDELibrary(PolynomialLibrary(2), 4, length=model.params[model.pde["length"]]) if model.kind == "pde" else PolynomialLibrary(2)
     pred = simulate(model, 2, dt=dt, x0=U[:-2], compile=False, **simulate_kwargs).x       # (T-2, 3, d): M_0, M_dt, M_2dt
     e1 = (U[1:-1] - pred[:, 1]) / dt
-    err = 2 * e1 - (U[2:] - pred[:, 2]) / (2 * dt) if extrapolate else e1
-    return SINDy(library=library, optimizer=optimizer if optimizer is not None else RVM(threshold=0.1)).fit(U[:-2], dt, x_dot=err)
+    err = 2 * e1 - (U[2:] - pred[:, 2]) / (2 * dt) if extrapolate else e1           # the error at u_n, n = 0 … T-3
+    X = U[:-2]
+    if lag: X, err = (X[:-2 * lag] + X[2 * lag:]) / 2, err[lag:-lag]
+    return SINDy(library=library, optimizer=optimizer if optimizer is not None else RVM(threshold=0.1)).fit(X, dt, x_dot=err)
 
 # %% ../nbs/06_sindy.ipynb #3578ca8e
 @register("sindy", family="sindy", citation="brunton2016")
