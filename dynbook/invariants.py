@@ -17,7 +17,7 @@ from .core import BadInputError, IntegrationError, as_tensor, check_int, suggest
 from .systems import System, get
 from .simulate import prepare_run
 from . import kernels
-from .kernels import (tangent_step_flow, tangent_step_map, tangent_block, pair_counts, nearest_neighbours,
+from .kernels import (tangent_step_flow, tangent_step_map, tangent_block, orthonormalise, to_rows, from_rows, pair_counts, nearest_neighbours,
                              neighbour_pairs, recurrence_lines)
 
 # %% auto #0
@@ -90,15 +90,28 @@ class LyapunovSpectrum:
 
 # %% ../nbs/03_invariants.ipynb #8b03ddb3
 _BLOCKS: dict = {}
+_UNROLL = 2   # tangent steps per compiled call: compile time grows with it, per-call overhead shrinks (see Speed)
 
-def _block_fn(step, system, m, compile):
-    "`(x, Q, p, dt) -> (x, Q, log|diag R|)` for `m` steps, compiled through `dynbook.kernels` if asked."
-    f, jac = system.rule, system.jacobian_rule
-    def run_block(x, Q, p, dt): return tangent_block(step, f, jac, x, Q, p, dt, m)
-    if not compile: return run_block
-    key = (step, system.name, id(f), m)
-    if key not in _BLOCKS: _BLOCKS[key] = kernels.compiled(run_block, tag=f"lyap{len(_BLOCKS)}")
-    return _BLOCKS[key]
+def _block_fn(step, system, m, k, compile):
+    """`(x, V, p, dt) -> (x, V, log|diag R|)` on rows for `m` steps. Compiled, it calls a compiled piece of
+    `_UNROLL` steps `m / _UNROLL` times and a compiled re-orthonormalisation of the `k` vectors once (short graphs: fast to compile)."""
+    tan = system.tangent_rule
+    if not compile:
+        def run_block(x, V, p, dt): return tangent_block(step, tan, x, V, p, dt, m)
+        return run_block
+    u = kernels._divisor(m, _UNROLL)
+    key = (step, system.name, id(tan), u)
+    if key not in _BLOCKS:
+        def run_steps(x, V, p, dt): return tangent_block(step, tan, x, V, p, dt, u, orth=False)[:2]
+        _BLOCKS[key] = kernels.compiled(run_steps, tag=f"lyap{len(_BLOCKS)}")
+    okey = ("orth", system.dim, k)         # one compiled QR per shape: no dynamic-shape recompiles across systems
+    if okey not in _BLOCKS: _BLOCKS[okey] = kernels.compiled(orthonormalise, tag=f"lyap{len(_BLOCKS)}")
+    steps, orth = _BLOCKS[key], _BLOCKS[okey]
+    def run_block(x, V, p, dt):
+        for _ in range(m // u): x, V = steps(x, V, p, dt)
+        V, g = orth(V)
+        return x, V, g
+    return run_block
 
 def lyapunov_spectrum(system,                # a `System` or a catalog name (a flow or a map)
                       n_steps:int,           # steps (iterates for a map) over which the exponents are averaged
@@ -135,21 +148,22 @@ def lyapunov_spectrum(system,                # a `System` or a catalog name (a f
     if on_blowup not in ("raise", "nan"): raise BadInputError(f"on_blowup must be 'raise' or 'nan', got {on_blowup!r}")
     step = tangent_step_map if system.kind == "map" else tangent_step_flow
     dtype, device = x.dtype, x.device
-    Q = torch.eye(D, k, dtype=dtype, device=device).expand(*batch, D, k).clone()
+    x, V = to_rows(x, torch.eye(D, k, dtype=dtype, device=device).expand(*batch, D, k))
     do_compile = kernels.should_compile(compile, work=(transient + n_steps) * 1e-4 * (4 if step is tangent_step_flow else 1))
-    block = _block_fn(step, system, renorm_every, do_compile)
+    block = _block_fn(step, system, renorm_every, k, do_compile)
     t0 = time.perf_counter()
     for done in range(0, transient, renorm_every):
         m = min(renorm_every, transient - done)
-        x, Q, _ = block(x, Q, p, dt) if m == renorm_every else tangent_block(step, system.rule, system.jacobian_rule, x, Q, p, dt, m)
+        x, V, _ = block(x, V, p, dt) if m == renorm_every else tangent_block(step, system.tangent_rule, x, V, p, dt, m)
     per = record_every // renorm_every
     windows, acc = [], torch.zeros(*batch, k, dtype=dtype, device=device)
     total = torch.zeros_like(acc)
     for b in range(n_blocks):
-        x, Q, g = block(x, Q, p, dt)
+        x, V, g = block(x, V, p, dt)
         acc = acc + g
         if (b + 1) % per == 0: windows.append(acc); total = total + acc; acc = torch.zeros_like(acc)
     total = total + acc
+    x = from_rows(x, V)[0]
     T = n_steps * dt
     exponents = total / T
     ft = torch.stack(windows, -2) / (record_every * dt)

@@ -23,8 +23,8 @@ from .core import DynbookError, BadInputError, as_tensor, check_int
 
 # %% auto #0
 __all__ = ['compile_mode', 'compiler_available', 'should_compile', 'compiled', 'stack_state', 'chunk', 'empty', 'BlowUp',
-           'run_steps', 'tangent_step_flow', 'tangent_step_map', 'orthonormalise', 'tangent_block', 'pair_counts',
-           'nearest_neighbours', 'neighbour_pairs', 'recurrence_lines']
+           'run_steps', 'to_rows', 'from_rows', 'tangent_step_flow', 'tangent_step_map', 'orthonormalise',
+           'tangent_block', 'pair_counts', 'nearest_neighbours', 'neighbour_pairs', 'recurrence_lines']
 
 # %% ../nbs/02_kernels.ipynb #244cc370
 _STATE = {"compiler_ok": None, "warned": False}
@@ -179,33 +179,53 @@ def run_steps(step:Callable, f:Callable, x, args:tuple, n_save:int, save_every:i
     return out
 
 # %% ../nbs/02_kernels.ipynb #8e1c0e99
-def tangent_step_flow(f, jac, x, Q, p, dt):
-    "One RK4 step of the joint system $\\dot x = f(x)$, $\\dot Q = J(x)\\,Q$ (the same stages for both)."
-    def F(x, Q): return f(x, p), jac(x, p) @ Q
-    k1, K1 = F(x, Q)
-    k2, K2 = F(x + 0.5 * dt * k1, Q + 0.5 * dt * K1)
-    k3, K3 = F(x + 0.5 * dt * k2, Q + 0.5 * dt * K2)
-    k4, K4 = F(x + dt * k3, Q + dt * K3)
-    return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), Q + dt / 6 * (K1 + 2 * K2 + 2 * K3 + K4)
+def to_rows(x, Q):
+    "States `(..., D)` and tangent vectors `(..., D, k)` to the row layout `(D, ...)`, `(D, k, ...)` (contiguous)."
+    return x.movedim(-1, 0).contiguous(), Q.movedim((-2, -1), (0, 1)).contiguous()
 
-def tangent_step_map(f, jac, x, Q, p, dt):
-    "One iterate of a map and of its tangent vectors: $x \\leftarrow f(x)$, $Q \\leftarrow J(x)\\,Q$."
-    return f(x, p), jac(x, p) @ Q
+def from_rows(x, V):
+    "The inverse of `to_rows`."
+    return x.movedim(0, -1), V.movedim((0, 1), (-2, -1))
+
+def tangent_step_flow(tan, x, V, p, dt):
+    "One RK4 step of the joint system $\\dot x = f(x)$, $\\dot V = J(x)\\,V$ (the same stages for both); `tan(x, V, p) = (f(x), J(x) V)` on rows."
+    k1, K1 = tan(x, V, p)
+    k2, K2 = tan(x + 0.5 * dt * k1, V + 0.5 * dt * K1, p)
+    k3, K3 = tan(x + 0.5 * dt * k2, V + 0.5 * dt * K2, p)
+    k4, K4 = tan(x + dt * k3, V + dt * K3, p)
+    return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), V + dt / 6 * (K1 + 2 * K2 + 2 * K3 + K4)
+
+def tangent_step_map(tan, x, V, p, dt):
+    "One iterate of a map and of its tangent vectors: $x \\leftarrow f(x)$, $V \\leftarrow J(x)\\,V$."
+    return tan(x, V, p)
 
 # %% ../nbs/02_kernels.ipynb #7f8c5681
-def orthonormalise(Q):
-    "QR of tangent vectors `(..., D, k)`: the orthonormal `Q` and $\\ln|R_{ii}|$ `(..., k)`."
-    if Q.shape[-1] == 1:
-        r = torch.linalg.vector_norm(Q, dim=-2, keepdim=True)
-        return Q / r, torch.log(r[..., 0, :])
-    Q, R = torch.linalg.qr(Q)
-    return Q, torch.log(torch.diagonal(R, dim1=-2, dim2=-1).abs())
+def orthonormalise(V):
+    "QR of tangent vectors on rows `(D, k, *batch)`: the orthonormal `V` and $\\ln|R_{ii}|$ `(*batch, k)`."
+    k = V.shape[1]
+    if k > 8:
+        Q, R = torch.linalg.qr(V.movedim((0, 1), (-2, -1)))
+        d = torch.diagonal(R, dim1=-2, dim2=-1)             # signs as Gram-Schmidt's: R_ii > 0
+        return (Q * torch.sign(d).unsqueeze(-2)).movedim((-2, -1), (0, 1)), torch.log(d.abs())
+    cols, logs = [], []
+    for j in range(k):
+        c = V[:, j]
+        for _ in range(2 if j else 0):          # Gram-Schmidt, twice
+            for q in cols: c = c - (q * c).sum(0) * q
+        r = torch.sqrt((c * c).sum(0))
+        cols.append(c / r); logs.append(torch.log(r))
+    return torch.stack(cols, 1), torch.stack(logs, -1)
 
-def tangent_block(step, f, jac, x, Q, p, dt, m:int):
-    "`m` tangent steps, then one re-orthonormalisation: (x, Q, $\\ln|R_{ii}|$)."
-    for _ in range(m): x, Q = step(f, jac, x, Q, p, dt)
-    Q, g = orthonormalise(Q)
-    return x, Q, g
+def tangent_block(step,             # `tangent_step_flow` or `tangent_step_map`
+                  tan,              # the system's `tangent_rule`: `(x, V, p) -> (f(x), J(x) V)` on rows
+                  x, V, p, dt,      # state `(D, *batch)`, tangent vectors `(D, k, *batch)`, parameters `(*batch, n_params)`, step
+                  m:int,            # number of steps
+                  orth:bool=True):  # re-orthonormalise after the steps
+    "`m` tangent steps on rows, then (if `orth`) one re-orthonormalisation: (x, V, $\\ln|R_{ii}|$ or None)."
+    for _ in range(m): x, V = step(tan, x, V, p, dt)
+    if not orth: return x, V, None
+    V, g = orthonormalise(V)
+    return x, V, g
 
 # %% ../nbs/02_kernels.ipynb #c35a0f3c
 def _points(points) -> torch.Tensor:

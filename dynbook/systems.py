@@ -81,6 +81,32 @@ def _codegen(name:str, exprs:list, xs:list, ps:list, out:str="vector", shape:tup
         lines.append("    return J")
     return _exec(name, lines)
 
+def _codegen_tangent(name:str, exprs:list, jac:list, xs:list, ps:list) -> Callable:
+    """Compile a rule and its Jacobian entries `jac` [((i, j), dexpr)] into `fn(x, v, p)` on the row layout:
+    `x` `(dim, *batch)`, tangent vectors `v` `(dim, k, *batch)`, `p` `(*batch, n_params)`; returns
+    `(f(x) (dim, *batch), J(x) v (dim, k, *batch))`, with common subexpressions (CSE) and only the nonzero entries."""
+    pr, D = _Printer(), len(xs)
+    name = re.sub(r"\W", "_", name)
+    sub = {s: sp.Symbol(f"_x{i}") for i, s in enumerate(xs)} | {s: sp.Symbol(f"_p{i}") for i, s in enumerate(ps)}
+    vs = [sp.Symbol(f"_v{j}") for j in range(D)]
+    jv = [sp.Add(*[d * vs[j] for (i2, j), d in jac if i2 == i]) for i in range(D)]
+    flat = [_fold_constants(sp.sympify(e).xreplace(sub)) for e in list(exprs) + jv]
+    # f(x) exactly as `_codegen` writes it (same operations in the same order: the same orbit, bit for bit, as `rule`);
+    # J v from its own common subexpressions
+    reps, red = sp.cse(flat[:D], symbols=sp.numbered_symbols("_c"))
+    reps_v, red_v = sp.cse(flat[D:], symbols=sp.numbered_symbols("_d"))
+    reps, red = reps + reps_v, red + red_v
+    lines = [f"def {name}(x, v, p):", f"    {', '.join(f'_x{i}' for i in range(D))}, = x.unbind(0)",
+             f"    {', '.join(f'_v{i}' for i in range(D))}, = v.unbind(0)", "    _dt = _x0.dtype"]
+    if ps: lines.append(f"    {', '.join(f'_p{i}' for i in range(len(ps)))}, = p.unbind(-1)")
+    for s, e in reps: lines.append(f"    {s} = {pr.doprint(e)}")
+    xset, vset = set(sub[s] for s in xs), set(vs)
+    # which outputs depend on the state / the vectors: read off the expressions before CSE hides the symbols
+    fo = [f"({pr.doprint(e)})" + ("" if e0.free_symbols & xset else " + torch.zeros_like(_x0)") for e, e0 in zip(red[:D], flat[:D])]
+    jo = [f"({pr.doprint(e)})" if e0.free_symbols & vset else "torch.zeros_like(_v0)" for e, e0 in zip(red[D:], flat[D:])]
+    lines.append(f"    return torch.stack(({', '.join(fo)},)), torch.stack(({', '.join(jo)},))")
+    return _exec(name, lines)
+
 def _exec(name, lines):
     src = "\n".join(lines)
     ns = {"torch": torch, "math": math}
@@ -234,14 +260,29 @@ class System:
         if self.kind == "pde":
             def jac(x, p): return torch.vmap(torch.func.jacrev(self._pde_rule))(x.reshape(-1, x.shape[-1]), p.expand(*x.shape[:-1], p.shape[-1]).reshape(-1, p.shape[-1])).reshape(*x.shape, x.shape[-1])
             return jac
-        entries, exprs = [], []
+        entries = self._jacobian_entries
+        return _codegen(f"jac_{self.name}", [d for _, d in entries], self.variables, self.param_symbols,
+                        out=[ij for ij, _ in entries], shape=(None, len(self.variables)))
+
+    @functools.cached_property
+    def _jacobian_entries(self) -> list:
+        "The nonzero Jacobian entries `[((i, j), sympy expr)]` (Mod stripped, delta terms dropped: derivatives almost everywhere)."
+        out = []
         for i, e in enumerate(self._rhs_exprs):
             e0 = _strip_mod(sp.sympify(e))
             for j, v in enumerate(self.variables):
                 if v in e0.free_symbols:
                     d = _drop_delta(sp.diff(e0, v))
-                    if d != 0: entries.append((i, j)); exprs.append(d)
-        return _codegen(f"jac_{self.name}", exprs, self.variables, self.param_symbols, out=entries, shape=(None, len(self.variables)))
+                    if d != 0: out.append(((i, j), d))
+        return out
+
+    @functools.cached_property
+    def tangent_rule(self) -> Callable:
+        """The generated rule and Jacobian-vector product on the row layout, `(x, v, p) -> (f(x), J(x) v)` with `x`
+        `(dim, *batch)` and `v` `(dim, k, *batch)`: elementwise operations only (no matrix product), what the
+        Lyapunov kernels (`dynbook.kernels.tangent_step_flow`) use."""
+        if self.kind == "pde": raise BadInputError(f"{self.name} is a PDE: its tangent rule is not generated (use `jacobian_rule`)")
+        return _codegen_tangent(f"tangent_{self.name}", self._rhs_exprs, self._jacobian_entries, self.variables, self.param_symbols)
 
     def _prepare(self, x, params):
         x = x if isinstance(x, torch.Tensor) else as_tensor(x, name="x")

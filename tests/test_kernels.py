@@ -93,7 +93,7 @@ def test_run_steps_blowup_reports_step_and_index():
 import math
 import numpy as np
 from dynbook.core import BadInputError
-from dynbook.kernels import (tangent_step_map, tangent_step_flow, orthonormalise, tangent_block, pair_counts,
+from dynbook.kernels import (tangent_step_map, tangent_step_flow, orthonormalise, tangent_block, to_rows, from_rows, pair_counts,
                              nearest_neighbours, neighbour_pairs, recurrence_lines)
 
 F64 = torch.float64
@@ -103,9 +103,9 @@ def test_tangent_step_map_is_chain_rule():
     s = get("henon")
     p = s.param_tensor()
     x = torch.tensor([0.3, -0.2], dtype=F64)
-    Q = torch.eye(2, dtype=F64)
-    x1, Q1 = tangent_step_map(s.rule, s.jacobian_rule, x, Q, p, 1.0)
-    torch.testing.assert_close(Q1, s.jacobian(x))
+    x1, V1 = from_rows(*tangent_step_map(s.tangent_rule, *to_rows(x, torch.eye(2, dtype=F64)), p, 1.0))
+    torch.testing.assert_close(V1, s.jacobian(x))
+    torch.testing.assert_close(x1, s.rhs(x))
     Qo, g = orthonormalise(torch.tensor([[3.0, 1.0], [4.0, 2.0]], dtype=F64))
     torch.testing.assert_close(Qo.T @ Qo, torch.eye(2, dtype=F64))
     assert abs(float(g.sum()) - math.log(2.0)) < 1e-12        # |det| = |3*2 - 1*4| = 2
@@ -116,32 +116,42 @@ def test_tangent_step_flow_is_derivative_of_rk4_step():
     p = s.param_tensor()
     x = torch.tensor([1.0, 2.0, 20.0], dtype=F64)
     Q = torch.linalg.qr(torch.randn(3, 3, dtype=F64, generator=torch.Generator().manual_seed(0)))[0]
-    _, Qn = tangent_step_flow(s.rule, s.jacobian_rule, x, Q, p, 0.01)
+    def step(x): return from_rows(*tangent_step_flow(s.tangent_rule, *to_rows(x, Q), p, 0.01))
+    Qn = step(x)[1]
     eps = 1e-6
-    fd = torch.stack([(tangent_step_flow(s.rule, s.jacobian_rule, x + eps * Q[:, j], Q, p, 0.01)[0]
-                       - tangent_step_flow(s.rule, s.jacobian_rule, x - eps * Q[:, j], Q, p, 0.01)[0]) / (2 * eps) for j in range(3)], -1)
+    fd = torch.stack([(step(x + eps * Q[:, j])[0] - step(x - eps * Q[:, j])[0]) / (2 * eps) for j in range(3)], -1)
     torch.testing.assert_close(fd, Qn, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 10])
+def test_orthonormalise_equals_householder_qr(k):
+    "Gram-Schmidt twice (k <= 8) and torch.linalg.qr (k > 8) on rows: Householder's Q (up to column signs) and log|R_ii|."
+    A = torch.randn(6, 12, k, dtype=F64, generator=torch.Generator().manual_seed(k))          # 6 batches of 12 x k
+    Q, R = torch.linalg.qr(A)
+    d = torch.diagonal(R, dim1=-2, dim2=-1)
+    V, g = orthonormalise(A.movedim((-2, -1), (0, 1)))
+    torch.testing.assert_close(g, torch.log(d.abs()), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(V.movedim((0, 1), (-2, -1)), Q * torch.sign(d).unsqueeze(-2), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.skipif(not kernels.compiler_available(), reason="no C++ compiler for torch.compile")
 def test_tangent_block_compiled_equals_eager(monkeypatch):
-    "The block lyapunov_spectrum(compile=True) hands to torch.compile: the Hénon map, 4 steps and one QR, batched."
+    "The compiled tangent kernel (generated J v, RK4, Gram-Schmidt): Lorenz-63, one step and one QR per call, batched."
     monkeypatch.delenv("DYNBOOK_COMPILE", raising=False)
     monkeypatch.delenv("TORCH_COMPILE_DISABLE", raising=False)
-    s = get("henon")
-    f, jac = s.rule, s.jacobian_rule
-    def block(x, Q, p, dt): return tangent_block(tangent_step_map, f, jac, x, Q, p, dt, 4)
-    comp = kernels.compiled(block, tag="test_tangent_henon")
-    x = torch.tensor([[0.1, 0.1], [0.2, -0.1], [-0.1, 0.05]], dtype=F64)
-    Q = torch.eye(2, dtype=F64).expand(3, 2, 2).clone()
-    p, dt = s.param_tensor(), torch.tensor(1.0, dtype=F64)
+    s = get("lorenz63")
+    tan = s.tangent_rule
+    def block(x, V, p, dt): return tangent_block(tangent_step_flow, tan, x, V, p, dt, 1)
+    comp = kernels.compiled(block, tag="test_tangent_lorenz")
+    x, V = to_rows(torch.tensor([[1.0, 1.0, 1.0], [2.0, -1.0, 20.0], [-3.0, 0.5, 30.0]], dtype=F64),
+                   torch.eye(3, dtype=F64).expand(3, 3, 3))
+    p, dt = s.param_tensor({"rho": torch.tensor([28.0, 35.0, 160.0], dtype=F64)}), 0.01
     for _ in range(3):                                  # a few blocks in a row, as in the Lyapunov loop
-        xc, Qc, gc = comp(x, Q, p, dt)
-        xe, Qe, ge = block(x, Q, p, dt)
+        xc, Vc, gc = comp(x, V, p, dt)
+        xe, Ve, ge = block(x, V, p, dt)
         assert kernels._STATE["compiler_ok"] is True
-        for a, b in ((xc, xe), (Qc, Qe), (gc, ge)): torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-        x, Q = xe, Qe
-    torch.testing.assert_close(gc.sum(-1), torch.full((3,), 4 * math.log(0.3), dtype=F64), rtol=1e-12, atol=1e-12)
+        for a, b in ((xc, xe), (Vc, Ve), (gc, ge)): torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        x, V = xe, Ve
 
 
 # ---- neighbours -------------------------------------------------------------------------------------------------
