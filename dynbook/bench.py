@@ -552,7 +552,10 @@ class Leaderboard:
                                     n_systems=len(v), n_failed=nf))
         return out
 
-    def _colour(self, m): return f"C{sorted(self.methods).index(m) % 10}"
+    def _colour(self, m):
+        "A colour per method, stable across plots (tab20: distinct for up to 20 methods)."
+        import matplotlib
+        return matplotlib.colormaps["tab20"](sorted(self.methods).index(m) % 20)
 
     def _order(self, st):
         vpt = {m: self.system_values(m, "vpt", st) for m in self.methods}
