@@ -432,8 +432,8 @@ def false_nearest_neighbours(x,                    # a 1-D series (T,)
         Rd, j = Rd[:, 0], j[:, 0]
         i = torch.arange(n)
         gap = (x[i + d * delay] - x[j + d * delay]).abs()
-        ok = Rd > 0
-        false = (gap[ok] / Rd[ok] > rtol) | (torch.sqrt(Rd[ok] ** 2 + gap[ok] ** 2) / RA > atol)
+        far = torch.where(Rd > 0, gap / Rd.clamp_min(1e-300) > rtol, gap > 0)   # a repeated point is false only if its successors differ
+        false = far | (torch.sqrt(Rd ** 2 + gap ** 2) / RA > atol)
         frac.append(float(false.double().mean()))
     frac = torch.tensor(frac, dtype=torch.float64)
     below = (frac < threshold).nonzero()

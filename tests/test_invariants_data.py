@@ -309,3 +309,13 @@ def test_power_spectrum_sine_parseval_noise(noise):
 ])
 def test_bad_input(call, msg):
     with pytest.raises(BadInputError, match=re.escape(msg)): call()
+
+
+def test_false_neighbours_periodic_map_orbit_is_finite():
+    "A period-4 logistic orbit repeats its points exactly: no NaN fractions, and one dimension suffices."
+    from dynbook import simulate
+    from dynbook.invariants import false_nearest_neighbours
+    x = simulate("logistic", 2000, params={"r": 3.5}, x0=[0.3], transient=1000).x[:, 0]
+    fnn = false_nearest_neighbours(x, 1, max_dim=4)
+    assert torch.isfinite(fnn.fraction).all()
+    assert fnn.dim == 1
