@@ -17,6 +17,10 @@ if [ "${EXECUTE:-0}" = "1" ]; then
 fi
 .venv/bin/nbdev-proc-nbs --path "$src" --file-re '\.(?:ipynb|qmd|html)$' >/tmp/dynbook-proc.log 2>&1 \
   || { cat /tmp/dynbook-proc.log; echo "FAIL: nbdev-proc-nbs"; exit 1; }   # (it asks for Quarto and carries on without it)
+# processing executes cells that mix imports with other code, out of order: keep imports in their own cells
+if grep -q "Found cells containing imports and other code" /tmp/dynbook-proc.log; then
+  grep -A4 "Found cells containing imports and other code" /tmp/dynbook-proc.log; echo "FAIL: put these imports in a cell of their own"; exit 1
+fi
 .venv/bin/smalldocs render _proc --quiet
 [ -d _proc/_docs ] && mv _proc/_docs _docs
 test -f _docs/index.html || { echo "docs build produced no _docs/index.html"; exit 1; }
