@@ -1,5 +1,6 @@
 "Helpers shared by the benchmark scripts."
 import platform
+import time
 
 import torch
 
@@ -16,3 +17,14 @@ def cpu_model() -> str:
 def sync(device) -> None:
     "Wait for queued CUDA work, so a timer reads the work and not its launch."
     if str(device).startswith("cuda"): torch.cuda.synchronize()
+
+
+def best_time(fn, repeats, device="cpu", warmup=True):
+    "Best wall time of `repeats` calls of fn() (after one untimed warm-up call unless `warmup=False`) and the last result."
+    if warmup: fn(); sync(device)
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        sync(device); t0 = time.perf_counter()
+        out = fn(); sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return best, out

@@ -12,16 +12,13 @@ import time
 import numpy as np
 import torch
 
-from _common import cpu_model
+from _common import best_time, cpu_model
 from dynbook.koopman import dmd
 
 
 def best(f, repeats):
-    f()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
-    return min(ts)
+    "Best wall time of `repeats` calls after a warm-up call."
+    return best_time(f, repeats)[0]
 
 
 def main():

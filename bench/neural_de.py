@@ -14,16 +14,13 @@ import time
 
 import torch
 
-from _common import cpu_model, sync
+from _common import best_time, cpu_model, sync
 from dynbook.neural_de import odeint, MLPField
 
 
 def best(f, repeats, device):
-    f(); sync(device)
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter(); f(); sync(device); ts.append(time.perf_counter() - t)
-    return min(ts)
+    "Best wall time of `repeats` calls after a warm-up call."
+    return best_time(f, repeats, device)[0]
 
 
 def main():

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 torch.set_num_threads(1)
 
-from _common import cpu_model, sync
+from _common import best_time, cpu_model, sync
 from dynbook import kernels
 from dynbook.simulate import RK4, simulate
 from dynbook.systems import get
@@ -46,13 +46,8 @@ SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 
 
 def best_of(fn, repeats, device="cpu"):
-    "Best wall time of `repeats` calls of fn() and the last result."
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        sync(device); t0 = time.perf_counter()
-        out = fn(); sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+    "Best wall time of `repeats` calls of fn() (no warm-up) and the last result."
+    return best_time(fn, repeats, device, warmup=False)
 
 
 def initial_conditions(batch, seed, settle=500, h=0.02):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 torch.set_num_threads(1)
 
-from _common import cpu_model
+from _common import best_time, cpu_model
 from dynbook import sindy as ds
 from dynbook.simulate import simulate
 
@@ -40,11 +40,8 @@ def score(coef):
 
 
 def best(f, repeats):
-    f()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter(); out = f(); ts.append(time.perf_counter() - t)
-    return min(ts), out
+    "Best wall time of `repeats` calls after a warm-up call, and the last result."
+    return best_time(f, repeats)
 
 
 def dynbook_fit(method):
