@@ -64,9 +64,11 @@ def test_against_antropy(noise):
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=8, max_size=60, unique=True), st.integers(2, 5), st.integers(1, 2))
 def test_permutation_entropy_properties(vals, order, delay):
     x = torch.tensor(sorted(vals), dtype=F64)
-    if len(x) >= (order - 1) * delay + 1:
-        assert permutation_entropy(x, order, delay) == 0.0
-        assert permutation_entropy(-x, order, delay) == 0.0
+    if len(x) < (order - 1) * delay + 1:          # shorter than one pattern: a clear error
+        with pytest.raises(BadInputError, match="too short"): permutation_entropy(x, order, delay)
+        return
+    assert permutation_entropy(x, order, delay) == 0.0
+    assert permutation_entropy(-x, order, delay) == 0.0
     h = permutation_entropy(torch.tensor(vals, dtype=F64), order, delay)
     assert 0.0 <= h <= 1.0 + 1e-12
 
