@@ -17,7 +17,7 @@ import torch
 
 # %% auto #0
 __all__ = ['DynbookError', 'BadInputError', 'IntegrationError', 'NonConvergenceError', 'suggest', 'resolve_device',
-           'resolve_dtype', 'as_tensor', 'check_int', 'bibliography', 'cite']
+           'resolve_dtype', 'as_tensor', 'check_int', 'bibliography', 'cite', 'TrainLog', 'train']
 
 # %% ../nbs/00_core.ipynb #e111c73b
 class DynbookError(Exception):
@@ -118,3 +118,72 @@ def cite(*keys:str) -> str:
     missing = [k for k in ks if k not in bib]
     if missing: raise BadInputError(f"Unknown reference {missing[0]!r}.{suggest(missing[0], bib)}")
     return "\n\n".join(bib[k] for k in ks)
+
+# %% ../nbs/00_core.ipynb #48c9603b
+class TrainLog:
+    "Loss and gradient-norm history of one `train` run; `.plot()` draws both."
+    def __init__(self, losses, grad_norms, components=None, seconds=0.0):
+        self.losses, self.grad_norms = losses, grad_norms   # (steps,) float64 tensors
+        self.components = components or {}                  # name -> (steps,) tensor
+        self.seconds = seconds
+    def __len__(self): return len(self.losses)
+    def __repr__(self):
+        if not len(self): return "TrainLog(0 steps)"
+        return (f"TrainLog({len(self)} steps in {self.seconds:.1f} s, loss {float(self.losses[0]):.3g} → "
+                f"{float(self.losses[-1]):.3g}, max grad norm {float(self.grad_norms.max()):.3g})")
+    def plot(self, ax=None):
+        "Loss (log scale) and gradient norm against the step."
+        import matplotlib.pyplot as plt
+        if ax is None: _, ax = plt.subplots(1, 2, figsize=(8, 2.6))
+        ax[0].semilogy(self.losses.numpy(), lw=0.8, label="loss")
+        for k, v in self.components.items(): ax[0].semilogy(v.numpy(), lw=0.6, label=k)
+        if self.components: ax[0].legend(fontsize=7)
+        ax[1].semilogy(self.grad_norms.numpy(), lw=0.8, color="C3")
+        ax[0].set(xlabel="step", title="loss"); ax[1].set(xlabel="step", title="gradient norm")
+        return ax
+
+def train(params,                  # the parameters to optimise (an iterable of tensors, or a `torch.nn.Module`)
+          loss_fn,                 # `loss_fn(step)` → loss tensor, or `(loss, {name: component})`
+          steps:int,               # optimiser steps
+          lr:float=1e-3,           # initial learning rate
+          schedule:str="cosine",   # "cosine" (decayed to 0 over `steps`) or "constant"
+          clip:float=None,         # clip the total gradient norm to this value (None: no clipping)
+          weight_decay:float=0.0,  # AdamW-style decoupled weight decay
+          progress:bool=False,     # a tqdm bar with the running loss
+          desc:str="train",        # the bar's label and the error messages' subject
+         ) -> TrainLog:
+    "Adam (cosine-decayed) on `loss_fn`; logs loss and pre-clipping gradient norm per step; raises on a non-finite loss."
+    import time
+    if isinstance(params, torch.nn.Module): params = params.parameters()
+    params = [p for p in params if p.requires_grad]
+    if not params: raise BadInputError(f"{desc}: no trainable parameters")
+    steps = check_int(steps, "steps", 1)
+    if not (lr > 0): raise BadInputError(f"{desc}: lr must be > 0, got {lr!r}")
+    if schedule not in ("cosine", "constant"): raise BadInputError(f"{desc}: schedule must be 'cosine' or 'constant', got {schedule!r}")
+    if clip is not None and not (clip > 0): raise BadInputError(f"{desc}: clip must be > 0 or None, got {clip!r}")
+    opt = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if weight_decay
+           else torch.optim.Adam(params, lr=lr))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
+    losses, norms, comps = torch.empty(steps, dtype=torch.float64), torch.empty(steps, dtype=torch.float64), {}
+    it = range(steps)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc=desc, leave=False)
+    t0 = time.perf_counter()
+    for k in it:
+        opt.zero_grad(set_to_none=True)
+        out = loss_fn(k)
+        loss, parts = out if isinstance(out, tuple) else (out, {})
+        if not torch.isfinite(loss.detach()).all():
+            raise NonConvergenceError(f"{desc}: the loss is {float(loss.detach())} at step {k}; lower lr, set clip, or check the data")
+        loss.backward()
+        grads = [p.grad for p in params if p.grad is not None]
+        gn = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach().double()) for g in grads])) if grads else torch.zeros((), dtype=torch.float64)
+        if clip is not None: torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        if sched is not None: sched.step()
+        losses[k], norms[k] = float(loss.detach()), float(gn)
+        for name, v in parts.items():
+            comps.setdefault(name, torch.empty(steps, dtype=torch.float64))[k] = float(v.detach() if torch.is_tensor(v) else v)
+        if progress and k % 50 == 0: it.set_postfix(loss=f"{losses[k]:.3g}")
+    return TrainLog(losses, norms, comps, time.perf_counter() - t0)
