@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from .core import BadInputError, DynbookError, as_tensor, check_int, suggest
+from .core import BadInputError, DynbookError, as_tensor, check_int, suggest, train
 from .systems import System, get
 from .simulate import simulate
 from .invariants import correlation_dimension, max_lyapunov_from_data, mutual_information_delay
@@ -241,17 +241,12 @@ class MLPForecaster(Forecaster):
             for _ in range(self.layers): mods += [torch.nn.Linear(w, self.hidden), torch.nn.Tanh()]; w = self.hidden
             self.net_ = torch.nn.Sequential(*mods, torch.nn.Linear(w, d))
         Xf, Yf = X.float(), (Y / self.scale_).float()
-        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps)
         gen, full = torch.Generator().manual_seed(self.seed), self.batch_size >= len(Xf)
-        losses = []
-        for _ in range(self.steps):
+        def loss_fn(k):
             i = slice(None) if full else torch.randint(0, len(Xf), (self.batch_size,), generator=gen)
-            opt.zero_grad()
-            loss = torch.mean((self.net_(Xf[i]) - Yf[i]) ** 2)
-            loss.backward(); opt.step(); sched.step()
-            losses.append(loss.detach())
-        self.losses_ = torch.stack(losses)
+            return torch.mean((self.net_(Xf[i]) - Yf[i]) ** 2)
+        self.log_ = train(self.net_, loss_fn, self.steps, lr=self.lr, desc="mlp")
+        self.losses_ = self.log_.losses
 
     @torch.no_grad()
     def _predict(self, context, horizon):

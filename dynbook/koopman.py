@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import BadInputError, DynbookError, IntegrationError, as_tensor, check_int, suggest
+from .core import BadInputError, DynbookError, IntegrationError, as_tensor, check_int, suggest, train
 from .forecast import Forecaster, register, ridge_regression, check_trajectories, _delay_windows
 
 # %% auto #0
@@ -665,15 +665,12 @@ def train_koopman_autoencoder(trajectories,           # normalised series: a lis
     trajs, _ = check_trajectories(trajectories, 1.0, min_len=check_int(horizon, "horizon", 1) + 1)
     W = torch.cat([t.unfold(0, horizon + 1, 1).transpose(1, 2) for t in trajs]).float()   # (N, H+1, d)
     model = KoopmanAutoencoder(W.shape[-1], latent, hidden, seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, check_int(steps, "steps", 1))
-    g, hist = torch.Generator().manual_seed(seed), []
-    for _ in range(steps):
+    g = torch.Generator().manual_seed(seed)
+    def loss_fn(k):
         L = model.losses(W[torch.randint(0, len(W), (min(batch_size, len(W)),), generator=g)])
-        loss = sum(w * l for w, l in zip(weights, L.values()))
-        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-        hist.append([float(v.detach()) for v in L.values()])
-    model.history_ = torch.tensor(hist)
+        return sum(w * l for w, l in zip(weights, L.values())), L
+    model.log_ = train(model, loss_fn, steps, lr=lr, desc="train_koopman_autoencoder")
+    model.history_ = torch.stack(list(model.log_.components.values()), 1)   # (steps, 3): rec, lin, pred
     return model
 
 # %% ../nbs/07_koopman.ipynb #76e3ee0c
@@ -752,13 +749,11 @@ def train_controlled_koopman(x,                    # states `(N, T, d)` (normali
     W = x.unfold(1, H + 1, 1).permute(0, 1, 3, 2).reshape(-1, H + 1, x.shape[-1])
     U = u.unfold(1, H, 1)[:, :x.shape[1] - H].permute(0, 1, 3, 2).reshape(-1, H, u.shape[-1])
     model = ControlledKoopmanAutoencoder(x.shape[-1], u.shape[-1], latent, hidden, seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, check_int(steps, "steps", 1))
-    g, hist = torch.Generator().manual_seed(seed), []
-    for _ in range(steps):
+    g = torch.Generator().manual_seed(seed)
+    def loss_fn(k):
         i = torch.randint(0, len(W), (min(batch_size, len(W)),), generator=g)
         L = model.losses(W[i], U[i])
-        opt.zero_grad(); sum(L.values()).backward(); opt.step(); sched.step()
-        hist.append([float(v.detach()) for v in L.values()])
-    model.history_ = torch.tensor(hist)
+        return sum(L.values()), L
+    model.log_ = train(model, loss_fn, steps, lr=lr, desc="train_controlled_koopman")
+    model.history_ = torch.stack(list(model.log_.components.values()), 1)
     return model
