@@ -157,10 +157,14 @@ def load_families() -> list:
 
 REFERENCE_METHODS = ("true_model",)   # benchmark-only: the system's own equations (an upper bound)
 
+def _ode_forecasters() -> list:
+    "Registered forecasters of flows or maps (operator forecasters of PDEs are not benchmark methods)."
+    return [n for n in fc.available() if {"flow", "map"} & set(fc.registry_entry(n).kinds)]
+
 def methods() -> list:
-    "Every method the benchmark can run: the registered forecasters (families imported) and `true_model`."
+    "Every method the benchmark can run: the registered forecasters of flows and maps (families imported) and `true_model`."
     load_families()
-    return fc.available() + list(REFERENCE_METHODS)
+    return _ode_forecasters() + list(REFERENCE_METHODS)
 
 def check_methods(names) -> list:
     "Validate method names: the names, or a `BadInputError` listing the valid ones."
@@ -172,9 +176,9 @@ def check_methods(names) -> list:
     return list(dict.fromkeys(names))
 
 def methods_all() -> list:
-    "Every registered forecaster (families imported), without the benchmark-only reference methods."
+    "Every registered forecaster of flows and maps (families imported), without the benchmark-only reference methods."
     load_families()
-    return fc.available()
+    return _ode_forecasters()
 
 # %% ../nbs/20_bench.ipynb #f983417d
 @dataclasses.dataclass(frozen=True)
@@ -448,7 +452,10 @@ def make_tasks(systems, methods, seeds=1, settings=("standard",), noise=0.0) -> 
     seeds = list(range(check_int(seeds, "seeds", 1))) if isinstance(seeds, (int, np.integer)) else [check_int(s, "seed", 0) for s in seeds]
     if isinstance(settings, str): settings = [settings]
     noises = [noise] if isinstance(noise, (int, float)) else list(noise)
-    return [Task(s, m, seed, st, float(nz)) for s in systems for seed in seeds for st in settings for nz in noises for m in methods_]
+    kinds = {s: _resolve_system(s).kind for s in systems}
+    fits = lambda s, m: m in REFERENCE_METHODS or kinds[s] in fc.registry_entry(m).kinds
+    return [Task(s, m, seed, st, float(nz)) for s in systems for seed in seeds for st in settings for nz in noises
+            for m in methods_ if fits(s, m)]
 
 def _fail_all(tasks, err):
     return [dict(key=t.key, **dataclasses.asdict(t), status="failed", error=err, metrics={}, seconds=0.0) for t in tasks]

@@ -103,11 +103,12 @@ class Forecaster:
 # %% ../nbs/05_forecast.ipynb #458a8a36
 @dataclasses.dataclass
 class RegistryEntry:
-    "A registered forecaster: its `factory` (class or callable), `family` and `citation`."
+    "A registered forecaster: its `factory` (class or callable), `family`, `citation` and the system `kinds` it applies to."
     name: str
     factory: Callable
     family: str
     citation: str
+    kinds: tuple = ("flow", "map")
 
 _REGISTRY: dict = {}
 
@@ -115,19 +116,25 @@ def register(name:str,              # the name `make` takes
              factory:Callable=None, # a `Forecaster` subclass or a callable returning one; None: use as a class decorator
              *, family:str="baselines", # the method family (a notebook), e.g. 'reservoir'
              citation:str="",       # a key of dynbook/refs.bib (default: the class's `citation`)
+             kinds=("flow", "map"), # the system kinds it forecasts ('flow', 'map', 'pde'); the benchmark runs flows and maps
             ):
     "Register a forecaster under `name`: `@register(name, family=..., citation=...)` on a class, or `register(name, factory, ...)`."
     if not isinstance(name, str) or not name.strip(): raise BadInputError(f"forecaster name must be a non-empty string, got {name!r}")
     def deco(f):
         if not callable(f): raise BadInputError(f"register({name!r}, ...) needs a Forecaster class or a callable, got {type(f).__name__}")
-        _REGISTRY[name] = RegistryEntry(name, f, str(family), citation or getattr(f, "citation", "") or "")
+        ks = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        if not ks or any(k not in ("flow", "map", "pde") for k in ks):
+            raise BadInputError(f"register({name!r}, ...): kinds must be among 'flow', 'map', 'pde', got {kinds!r}")
+        _REGISTRY[name] = RegistryEntry(name, f, str(family), citation or getattr(f, "citation", "") or "", ks)
         if isinstance(f, type) and issubclass(f, Forecaster) and not f.__dict__.get("name"): f.name = name
         return f
     return deco if factory is None else deco(factory)
 
-def available(family:str=None) -> list:
-    "Names of the registered forecasters (of one `family` if given), in registration order."
-    return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
+def available(family:str=None, # only this method family
+              kind:str=None,   # only forecasters of this system kind ('flow', 'map' or 'pde')
+             ) -> list:
+    "Names of the registered forecasters (of one `family`, for one system `kind`, if given), in registration order."
+    return [n for n, e in _REGISTRY.items() if (family is None or e.family == family) and (kind is None or kind in e.kinds)]
 
 def registry_entry(name:str) -> RegistryEntry:
     "The `RegistryEntry` of `name`; an unknown name raises `BadInputError` listing the valid ones."
