@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DynbookError', 'BadInputError', 'IntegrationError', 'NonConvergenceError', 'suggest', 'resolve_device',
-           'resolve_dtype', 'as_tensor', 'check_int', 'bibliography', 'cite', 'TrainLog', 'train']
+__all__ = ['CHECKPOINT_VERSION', 'DynbookError', 'BadInputError', 'IntegrationError', 'NonConvergenceError', 'suggest',
+           'resolve_device', 'resolve_dtype', 'as_tensor', 'check_int', 'bibliography', 'cite', 'TrainLog', 'train',
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #e111c73b
 class DynbookError(Exception):
@@ -187,3 +188,25 @@ def train(params,                  # the parameters to optimise (an iterable of 
             comps.setdefault(name, torch.empty(steps, dtype=torch.float64))[k] = float(v.detach() if torch.is_tensor(v) else v)
         if progress and k % 50 == 0: it.set_postfix(loss=f"{losses[k]:.3g}")
     return TrainLog(losses, norms, comps, time.perf_counter() - t0)
+
+# %% ../nbs/00_core.ipynb #f34a5c8d
+CHECKPOINT_VERSION = 1
+
+def save_checkpoint(path,         # where to write
+                    fmt:str,      # the format tag, e.g. "dynbook.fno"
+                    **payload,    # tensors, plain values, state dicts
+                   ):
+    "Write a versioned checkpoint `{format, version, **payload}` with `torch.save`."
+    torch.save({"format": fmt, "version": CHECKPOINT_VERSION, **payload}, path)
+
+def load_checkpoint(path, fmt:str) -> dict:
+    "Read a checkpoint written by `save_checkpoint` with format `fmt` (`torch.load(weights_only=True)`); clear errors otherwise."
+    try: ck = torch.load(path, weights_only=True)
+    except FileNotFoundError: raise BadInputError(f"no checkpoint at {path}") from None
+    except Exception as e: raise BadInputError(f"{path} is not a readable dynbook checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
+    if not isinstance(ck, dict) or ck.get("format") != fmt:
+        got = ck.get("format") if isinstance(ck, dict) else type(ck).__name__
+        raise BadInputError(f"{path} is not a {fmt} checkpoint (format {got!r})")
+    if ck.get("version") != CHECKPOINT_VERSION:
+        raise BadInputError(f"{path} is a version-{ck.get('version')} {fmt} checkpoint; this dynbook reads version {CHECKPOINT_VERSION}")
+    return ck

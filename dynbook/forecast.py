@@ -21,8 +21,9 @@ from .invariants import correlation_dimension, max_lyapunov_from_data, mutual_in
 # %% auto #0
 __all__ = ['METRICS', 'check_trajectories', 'check_context', 'Forecaster', 'RegistryEntry', 'register', 'available',
            'registry_entry', 'make', 'ridge_regression', 'Persistence', 'Climatology', 'LinearAR', 'MLPForecaster',
-           'TrueModel', 'mse', 'mae', 'smape', 'correlation', 'normalised_error', 'valid_prediction_time',
-           'histogram_kl', 'spectrum_distance', 'correlation_dimension_error', 'lyapunov_error', 'Metric', 'score']
+           'TrueModel', 'mse', 'mae', 'smape', 'correlation', 'relative_l2', 'normalised_error',
+           'valid_prediction_time', 'histogram_kl', 'spectrum_distance', 'correlation_dimension_error',
+           'lyapunov_error', 'Metric', 'score']
 
 # %% ../nbs/05_forecast.ipynb #172643fc
 def check_trajectories(trajectories,   # a list of `(T_i, d)` series; also one `(T, d)` tensor or a stack `(N, T, d)`
@@ -326,6 +327,23 @@ def correlation(pred, true) -> float:
     flat = ((p.max(0).values - p.min(0).values) == 0) | ((t.max(0).values - t.min(0).values) == 0)
     r = torch.where(flat | (den == 0), torch.zeros_like(den), (pc * tc).sum(0) / den.clamp_min(1e-300))
     return float(r.clamp(-1, 1).mean())
+
+def relative_l2(pred,                  # prediction, any shape (autograd flows through: usable as a loss)
+                true,                  # reference, the same shape
+                per_sample:bool=False, # one error per leading index (fields `(N, ...)`) instead of one over all entries
+               ) -> torch.Tensor:
+    "Relative L² error ‖pred − true‖₂ / ‖true‖₂ (a 0-d tensor, or `(N,)` with `per_sample`) — the PINN and neural-operator error."
+    if not (torch.is_tensor(pred) and torch.is_tensor(true)): pred, true = torch.as_tensor(pred), torch.as_tensor(true)
+    if pred.shape != true.shape: raise BadInputError(f"pred and true must have the same shape, got {tuple(pred.shape)} and {tuple(true.shape)}")
+    if not (torch.isfinite(pred.detach()).all() and torch.isfinite(true).all()): raise BadInputError("relative_l2: pred or true contains NaN or inf")
+    if per_sample:
+        if pred.ndim < 1 or pred.shape[0] == 0: raise BadInputError(f"per_sample needs a leading sample axis, got shape {tuple(pred.shape)}")
+        p, t = pred.reshape(len(pred), -1), true.reshape(len(true), -1)
+    else: p, t = pred.reshape(1, -1), true.reshape(1, -1)
+    den = torch.linalg.vector_norm(t, dim=1)
+    if bool((den == 0).any()): raise BadInputError("true is identically zero (in some sample): the relative error is undefined")
+    e = torch.linalg.vector_norm(p - t, dim=1) / den
+    return e if per_sample else e[0]
 
 # %% ../nbs/05_forecast.ipynb #1bcf4fce
 def normalised_error(pred, true) -> torch.Tensor:
