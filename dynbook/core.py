@@ -152,6 +152,7 @@ def train(params,                  # the parameters to optimise (an iterable of 
           weight_decay:float=0.0,  # AdamW-style decoupled weight decay
           progress:bool=False,     # a tqdm bar with the running loss
           desc:str="train",        # the bar's label and the error messages' subject
+          stop=None,               # `stop(step, loss, parts)` → True ends training after that step (early stopping)
          ) -> TrainLog:
     "Adam (cosine-decayed) on `loss_fn`; logs loss and pre-clipping gradient norm per step; raises on a non-finite loss."
     import time
@@ -187,6 +188,9 @@ def train(params,                  # the parameters to optimise (an iterable of 
         for name, v in parts.items():
             comps.setdefault(name, torch.empty(steps, dtype=torch.float64))[k] = float(v.detach() if torch.is_tensor(v) else v)
         if progress and k % 50 == 0: it.set_postfix(loss=f"{losses[k]:.3g}")
+        if stop is not None and stop(k, losses[k], parts):
+            n = k + 1
+            return TrainLog(losses[:n], norms[:n], {c: v[:n] for c, v in comps.items()}, time.perf_counter() - t0)
     return TrainLog(losses, norms, comps, time.perf_counter() - t0)
 
 # %% ../nbs/00_core.ipynb #f34a5c8d
