@@ -13,12 +13,13 @@ import warnings
 import numpy as np
 import torch
 
-from .core import BadInputError, as_tensor, check_int
-from .forecast import Forecaster, register, ridge_regression
+from .core import BadInputError, TrainLog, as_tensor, check_int, suggest, train
+from .forecast import Forecaster, histogram_kl, register, ridge_regression
 
 # %% auto #0
 __all__ = ['Reservoir', 'spectral_radius', 'random_reservoir', 'reservoir_states', 'ridge_readout', 'ESN', 'nvar_features',
-           'NVAR', 'MemoryCapacity', 'memory_capacity']
+           'NVAR', 'MemoryCapacity', 'memory_capacity', 'PLRNN', 'gtf_loss', 'gtf_train', 'gradient_norm', 'GTFRNN',
+           'LEM', 'RecurrentForecaster', 'LSTMForecaster', 'LinearRNN', 'memory_loss']
 
 # %% ../nbs/09_reservoir.ipynb #5c6739dd
 def _check_pos(v, name, allow_zero=False):
@@ -98,24 +99,26 @@ def random_reservoir(units:int,                # N, the number of reservoir unit
 
 # %% ../nbs/09_reservoir.ipynb #3e1c3951
 def _states_numpy(res, drive, x):
-    "The update loop for one reservoir and one series in numpy/scipy (a CSR W): at N ≈ 500 the per-step cost is call overhead."
+    """The update loop for one reservoir and one series in numpy/scipy (a CSR W), writing each state in place into
+    its row of a copy of `drive`: at N = 500 a step is the sparse product and the tanh (about 10 µs each), nothing else."""
     import scipy.sparse as sp
     W = res.W.numpy()
     S = sp.csr_matrix(W) if (W != 0).mean() < 0.2 else W
-    a, lin, out = res.leak, res.activation == "linear", np.empty_like(drive)
+    a, lin, out = res.leak, res.activation == "linear", drive.copy()
     try: from scipy.sparse._sparsetools import csr_matvec          # y += A x without scipy's per-call checks
     except ImportError: csr_matvec = None
     if csr_matvec is not None and sp.issparse(S):
         n, ip, ix, dat = S.shape[0], S.indptr, S.indices, S.data
-        mv = lambda x, f: (csr_matvec(n, n, ip, ix, dat, x, f), f)[1]
+        mv = lambda x, f: csr_matvec(n, n, ip, ix, dat, x, f)
     else:
         mv = lambda x, f: f.__iadd__(S @ x)
-    x = np.ascontiguousarray(x, dtype=drive.dtype)
-    for t in range(drive.shape[0]):
-        f = mv(x, drive[t].copy())
-        if not lin: np.tanh(f, out=f)
-        x = f if a == 1 else (1 - a) * x + a * f
-        out[t] = x
+    x, tanh = np.ascontiguousarray(x, dtype=drive.dtype), np.tanh
+    for t in range(out.shape[0]):
+        f = out[t]                                                   # drive(t), then += W x(t−1) in place
+        mv(x, f)
+        if not lin: tanh(f, out=f)
+        if a != 1: f *= a; f += (1 - a) * x
+        x = f
     return out
 
 def reservoir_states(res:Reservoir,     # the reservoir (batched weights broadcast against batched inputs)
@@ -154,13 +157,21 @@ def ridge_readout(F,              # features `(n, p)`, n ≥ p
                   Y,              # targets `(n, q)`
                   alpha:float,    # ridge penalty α ≥ 0
                  ) -> tuple:
-    "`ridge_regression(F, Y, alpha)` for tall float64 CPU F: reduced first to the p × p Cholesky factor of the centred Gram matrix (same W, b)."
+    """`ridge_regression(F, Y, alpha)` for tall float64 CPU F, through the p × p centred Gram matrix G = F_cᵀF_c:
+    for α > 0 the normal equations (G + αI) W = F_cᵀY_c by Cholesky (a few ms at p = 500, where the SVD takes
+    0.1 s); for α = 0 (or a G that is not numerically positive definite) `ridge_regression` on the Cholesky factor."""
     _readout_check(F.shape[0], F.shape[1], "ridge_readout")
     n, mx, my = F.shape[0], F.mean(0), Y.mean(0)
     Fn = F.numpy()
     G = torch.from_numpy(Fn.T @ Fn) - n * torch.outer(mx, mx)      # numpy's Xᵀ X uses a symmetric rank-k update
     B = F.mT @ Y - n * torch.outer(mx, my)
-    L = torch.linalg.cholesky(G + 1e-13 * G.diagonal().mean() * torch.eye(len(G), dtype=G.dtype))
+    eye = torch.eye(len(G), dtype=G.dtype)
+    if alpha > 0:
+        L, info = torch.linalg.cholesky_ex(G + alpha * eye)
+        if int(info) == 0:
+            W = torch.cholesky_solve(B, L)
+            return W, my - mx @ W
+    L = torch.linalg.cholesky(G + 1e-13 * G.diagonal().mean() * eye)
     W, _ = ridge_regression(L.mT, torch.linalg.solve_triangular(L, B, upper=False), alpha=alpha, intercept=False)
     return W, my - mx @ W
 
@@ -201,12 +212,21 @@ class ESN(Forecaster):
         return F
 
     def _fit(self, trajectories, dt):
-        self.reservoir_ = random_reservoir(self.units, self.dim_, self.spectral_radius, self.density, self.input_scaling,
-                                           self.bias_scaling, self.leak, seed=self.seed)
         F, Y = [], []
         for i, u in enumerate(trajectories):
             if self.washout >= len(u) - 1:
                 raise BadInputError(f"ESN: washout={self.washout} is not shorter than trajectories[{i}] ({len(u)} rows, {len(u) - 1} training pairs)")
+        rows = sum(len(u) - 1 - self.washout for u in trajectories)
+        self.units_ = self.units
+        if rows < self.units + self.dim_:                      # data-limited: the readout would interpolate
+            self.units_ = max(1, (rows - self.dim_) // 2)
+            if rows < self.dim_ + 1:
+                raise BadInputError(f"ESN: only {rows} training samples after the washout; the smallest readout (one unit) needs {self.dim_ + 1}")
+            warnings.warn(f"ESN: {rows} training samples after the washout are fewer than the {self.units + self.dim_} readout "
+                          f"features of {self.units} units; using {self.units_} units (half the samples)", RuntimeWarning)
+        self.reservoir_ = random_reservoir(self.units_, self.dim_, self.spectral_radius, self.density, self.input_scaling,
+                                           self.bias_scaling, self.leak, seed=self.seed)
+        for u in trajectories:
             x = reservoir_states(self.reservoir_, u[:-1])
             F.append(self._features(u[self.washout:-1], x[self.washout:])); Y.append(u[self.washout + 1:])
         F, Y = (F[0], Y[0]) if len(F) == 1 else (torch.cat(F), torch.cat(Y))
@@ -311,3 +331,397 @@ def memory_capacity(res:Reservoir,        # a reservoir with one input (batched 
     Pc, Yc = P - P.mean(0), Yte - Yte.mean(0)
     r2 = (Pc * Yc).sum(0) ** 2 / ((Pc ** 2).sum(0) * (Yc ** 2).sum(0)).clamp_min(1e-300)
     return MemoryCapacity(r2, float(r2.sum()), N, n_test)
+
+# %% ../nbs/09_reservoir.ipynb #2084c04f
+def _plrnn_f(x, w, shallow):
+    "The PLRNN map at `x` `(..., M)` for weights `w` (A, W, h or A, W₁, W₂, h₁, h₂; leading batch dims broadcast); also the relu's 0/1 pattern."
+    if not shallow:
+        A, W, h = w
+        d = (x > 0).to(x.dtype)
+        return A * x + (W @ (d * x)[..., None])[..., 0] + h, d
+    A, W1, W2, h1, h2 = w
+    pre = (W2 @ x[..., None])[..., 0] + h2
+    d = (pre > 0).to(x.dtype)
+    return A * x + (W1 @ (d * pre)[..., None])[..., 0] + h1, d
+
+def _plrnn_jv(V, w, d, shallow):
+    "J(x) V for tangent vectors `V` `(..., M, k)`, with the relu pattern `d` of `_plrnn_f`."
+    if not shallow: A, W, _ = w; return A[..., None] * V + W @ (d[..., None] * V)
+    A, W1, W2, _, _ = w
+    return A[..., None] * V + W1 @ (d[..., None] * (W2 @ V))
+
+class PLRNN(torch.nn.Module):
+    r"""Piecewise-linear RNN with an identity observation model. Shallow (Hess et al. 2023), `hidden=L`:
+    $z_{t+1} = A \odot z_t + W_1\,\mathrm{relu}(W_2 z_t + h_2) + h_1$; classic (Durstewitz 2017), `hidden=None`:
+    $z_{t+1} = A \odot z_t + W\,\mathrm{relu}(z_t) + h$. The observations are the first `observed` components of
+    $z \in \mathbb R^M$; the other $M - N$ are latent. Piecewise linear, so the Jacobian is explicit."""
+    def __init__(self,
+                 latent:int,            # M, the state dimension (≥ observed)
+                 hidden:int=None,       # L, the width of the shallow PLRNN's relu layer; None: the classic PLRNN
+                 observed:int=None,     # N, the number of observed components (default M)
+                 seed:int=0,            # seeds the initial weights
+                 dtype=torch.float32,
+                ):
+        super().__init__()
+        M = check_int(latent, "latent", 1)
+        N = M if observed is None else check_int(observed, "observed", 1)
+        if N > M: raise BadInputError(f"PLRNN: observed={N} must not exceed latent={M}")
+        L = None if hidden is None else check_int(hidden, "hidden", 1)
+        self.latent, self.hidden, self.observed, self.seed = M, L, N, int(seed)
+        g = torch.Generator().manual_seed(int(seed))
+        r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)
+        self.A = torch.nn.Parameter(torch.full((M,), 0.9, dtype=dtype))          # diagonal, slightly contracting
+        if L is None:
+            self.W = torch.nn.Parameter(r(M, M) * 0.1 / math.sqrt(M) * (1 - torch.eye(M, dtype=dtype)))
+            self.h = torch.nn.Parameter(torch.zeros(M, dtype=dtype))
+        else:
+            self.W1 = torch.nn.Parameter(r(M, L) * 0.1 / math.sqrt(L))
+            self.W2 = torch.nn.Parameter(r(L, M) / math.sqrt(M))
+            self.h1 = torch.nn.Parameter(torch.zeros(M, dtype=dtype))
+            self.h2 = torch.nn.Parameter(r(L) * 0.5)
+
+    def extra_repr(self): return f"latent={self.latent}, hidden={self.hidden}, observed={self.observed}"
+    def _w(self): return list(self.parameters())
+
+    def step(self, z):
+        "One step of the map, `z` `(..., M)`."
+        F = torch.nn.functional
+        if self.hidden is None: return self.A * z + F.linear(torch.relu(z), self.W, self.h)
+        return self.A * z + F.linear(torch.relu(F.linear(z, self.W2, self.h2)), self.W1, self.h1)
+
+    def jacobian(self, z) -> torch.Tensor:
+        "The Jacobian ∂z_{t+1}/∂z_t at `z` `(..., M)` → `(..., M, M)`: diag(A) + W D(z) (classic) or diag(A) + W₁ D(W₂z + h₂) W₂ (shallow), D the relu's 0/1 pattern."
+        z = torch.as_tensor(z, dtype=self.A.dtype)
+        w = self._w(); _, d = _plrnn_f(z, w, self.hidden is not None)
+        return _plrnn_jv(torch.eye(self.latent, dtype=z.dtype).expand(z.shape + (self.latent,)), w, d, self.hidden is not None)
+
+    def lift(self, x) -> torch.Tensor:
+        "The latent state of observations `x` `(..., N)`: `[x, 0]` `(..., M)`."
+        return torch.cat([x, x.new_zeros(x.shape[:-1] + (self.latent - self.observed,))], -1)
+
+    def rollout(self, z0, steps:int) -> torch.Tensor:
+        "The free-running states after `z0` `(..., M)`: `(..., steps, M)`."
+        out, z = [], z0
+        for _ in range(check_int(steps, "steps", 1)):
+            z = self.step(z); out.append(z)
+        return torch.stack(out, -2)
+
+    def _param_names(self):
+        M, L = self.latent, self.hidden
+        if L is None: return [f"a{i}" for i in range(M)] + [f"w{i}_{j}" for i in range(M) for j in range(M)] + [f"h{i}" for i in range(M)]
+        return ([f"a{i}" for i in range(M)] + [f"w{i}_{l}" for i in range(M) for l in range(L)] + [f"v{l}_{j}" for l in range(L) for j in range(M)]
+                + [f"h{i}" for i in range(M)] + [f"c{l}" for l in range(L)])
+
+    def _unpack(self, p):
+        "The weights from a flat parameter tensor `p` `(..., n_params)` (leading batch dims kept)."
+        out, i = [], 0
+        for q in self.parameters():
+            n = q.numel(); out.append(p[..., i:i + n].reshape(p.shape[:-1] + q.shape)); i += n
+        return out
+
+    def as_system(self, name:str="plrnn") -> "System":
+        """The trained map as a `dynbook.systems.System` (kind 'map', the weights its parameters, flattened in the
+        order A, W, h or A, W₁, W₂, h₁, h₂), so the analyses of 03 apply: `lyapunov_spectrum`, `simulate`. The rule,
+        Jacobian and tangent rule are matrix products (sympy would expand M·L terms per equation); the sympy
+        equations are built only when asked for (`.equations`)."""
+        import sympy as sp
+        from dynbook.systems import System
+        M, L, sh, names = self.latent, self.hidden, self.hidden is not None, self._param_names()
+        z = sp.symbols(f"z0:{M}", real=True)
+        def equations():
+            P = [sp.Symbol(n, real=True) for n in names]
+            if not sh:
+                A, W, h = P[:M], P[M:M + M * M], P[M + M * M:]
+                return [A[i] * z[i] + sum(W[i * M + j] * sp.Max(0, z[j]) for j in range(M)) + h[i] for i in range(M)]
+            A, W1, W2 = P[:M], P[M:M + M * L], P[M + M * L:M + 2 * M * L]
+            h1, h2 = P[M + 2 * M * L:2 * M + 2 * M * L], P[2 * M + 2 * M * L:]
+            act = [sp.Max(0, sum(W2[l * M + j] * z[j] for j in range(M)) + h2[l]) for l in range(L)]
+            return [A[i] * z[i] + sum(W1[i * L + l] * act[l] for l in range(L)) + h1[i] for i in range(M)]
+        flat = torch.cat([q.detach().double().reshape(-1) for q in self.parameters()])
+        def rule(x, p): return _plrnn_f(x, self._unpack(p), sh)[0]
+        def jac(x, p):
+            w = self._unpack(p); _, d = _plrnn_f(x, w, sh)
+            return _plrnn_jv(torch.eye(M, dtype=x.dtype).expand(x.shape + (M,)), w, d, sh)
+        def tangent(x, V, p):        # the row layout of dynbook.kernels: x (M, *batch), V (M, k, *batch)
+            w = self._unpack(p); f, d = _plrnn_f(x.movedim(0, -1), w, sh)
+            return f.movedim(-1, 0), _plrnn_jv(V.movedim((0, 1), (-2, -1)), w, d, sh).movedim((-2, -1), (0, 1))
+        S = System(name, "map", list(z), dict(zip(names, flat.tolist())), equations, dt=1.0, x0=[0.0] * M,
+                   title=f"PLRNN (M={M}, L={L})", description="a trained piecewise-linear RNN", vectorized=rule)
+        S.__dict__["jacobian_rule"], S.__dict__["tangent_rule"] = jac, tangent    # System's cached properties, given directly
+        return S
+
+# %% ../nbs/09_reservoir.ipynb #59ee5736
+def _check_alpha(alpha):
+    a = _check_pos(alpha, "alpha", True)
+    if a > 1: raise BadInputError(f"alpha must be in [0, 1], got {a}")
+    return a
+
+def gtf_loss(model:PLRNN,    # the PLRNN
+             x,              # observed segments `(B, T+1, N)`; row 0 starts the latent state as `model.lift(x[:, 0])`
+             alpha:float,    # forcing strength α ∈ [0, 1]: 0 is plain BPTT, 1 classic teacher forcing
+            ) -> torch.Tensor:
+    "Mean squared one-step error under generalised teacher forcing (Hess et al. 2023): after each step the observed part becomes (1−α)·z + α·x."
+    N, T = model.observed, x.shape[-2] - 1
+    z, loss = model.lift(x[..., 0, :]), 0.0
+    for t in range(1, T + 1):
+        z = model.step(z)
+        loss = loss + ((z[..., :N] - x[..., t, :]) ** 2).mean()
+        if alpha:
+            zo = (1 - alpha) * z[..., :N] + alpha * x[..., t, :]
+            z = zo if N == model.latent else torch.cat([zo, z[..., N:]], -1)
+    return loss / T
+
+def _segments(trajectories, length, dtype):
+    "All windows of `length` rows of a list of series, as one indexable tensor of starts (no copies)."
+    X = [as_tensor(u, name=f"trajectories[{i}]", dtype=dtype) for i, u in enumerate(trajectories)]
+    ok = [u for u in X if u.ndim == 2 and u.shape[0] >= length]
+    if not ok: raise BadInputError(f"no trajectory has the {length} rows a training segment needs (seq_len + 1); shorten seq_len")
+    return ok
+
+def _draw(X, length, batch, gen):
+    "`batch` random windows of `length` rows from the series `X` (chosen in proportion to their number of windows)."
+    counts = torch.tensor([u.shape[0] - length + 1 for u in X], dtype=torch.float64)
+    which = torch.multinomial(counts, batch, replacement=True, generator=gen)
+    return torch.stack([X[k][s:s + length] for k, s in zip(which.tolist(), (torch.rand(batch, generator=gen, dtype=torch.float64)
+                                                                            * counts[which]).long().tolist())])
+
+def _attractor_score(model, ref, n):
+    "State-space divergence of a free run of `n` steps (after 100 discarded) from the reference series: `histogram_kl`."
+    with torch.no_grad(): run = model.rollout(model.lift(ref[0]), n + 100)[100:, :model.observed]
+    return histogram_kl(run.double(), ref.double()) if bool(torch.isfinite(run).all()) else math.inf
+
+def gtf_train(model:PLRNN,         # the PLRNN to train (in place)
+              trajectories,        # a list of observed series `(T_i, N)` (normalised)
+              alpha:float=0.2,     # GTF forcing α ∈ [0, 1]; 0: plain BPTT
+              seq_len:int=30,      # T, the steps unrolled per segment
+              batch_size:int=32,   # segments per optimiser step
+              steps:int=1000,      # optimiser steps
+              lr:float=3e-3,       # Adam learning rate (cosine-decayed)
+              clip:float=None,     # gradient-norm clipping (None: off — the gradient norms are logged before any clipping)
+              select_every:int=None, # every this many steps (and at the end) score a free run by its state-space divergence from the data and keep the best weights; None: keep the last
+              seed:int=0,          # seeds the segment draws
+              progress:bool=False,
+             ) -> TrainLog:
+    """Train a PLRNN with generalised teacher forcing (Hess et al. 2023) by `dynbook.core.train`; the `TrainLog` holds
+    the per-step gradient norms. With `select_every`, the weights kept are those whose free run (as long as the longest
+    trajectory, from its first state) has the smallest state-space divergence (`dynbook.forecast.histogram_kl`, the
+    binned KL divergence Hess et al. use for model selection); `log.selection` records the steps, scores and choice."""
+    alpha, T, B = _check_alpha(alpha), check_int(seq_len, "seq_len", 1), check_int(batch_size, "batch_size", 1)
+    every = None if select_every is None else check_int(select_every, "select_every", 1)
+    X = _segments(trajectories, T + 1, model.A.dtype)
+    if any(u.shape[-1] != model.observed for u in X):
+        raise BadInputError(f"the trajectories have {X[0].shape[-1]} components, the PLRNN observes {model.observed}")
+    gen, ref = torch.Generator().manual_seed(int(seed)), max(X, key=len)
+    seen, best = [], {"score": math.inf, "state": None}
+    def consider(k):
+        s = _attractor_score(model, ref, len(ref))
+        seen.append((k, s))
+        if s < best["score"] or best["state"] is None:
+            best.update(score=s, step=k, state={n: p.detach().clone() for n, p in model.state_dict().items()})
+    def loss_fn(k):
+        if every and k and k % every == 0: consider(k)
+        return gtf_loss(model, _draw(X, T + 1, B, gen), alpha)
+    log = train(model, loss_fn, steps, lr=lr, clip=clip, progress=progress, desc=f"GTF (alpha={alpha})")
+    if every:
+        consider(steps)
+        model.load_state_dict(best["state"])
+        log.selection = dict(steps=[k for k, _ in seen], scores=[v for _, v in seen], best_step=best["step"], best_score=best["score"])
+    return log
+
+def gradient_norm(model:torch.nn.Module,   # the model
+                  loss_fn,                 # `loss_fn()` → a scalar loss of the model
+                 ) -> float:
+    "The total gradient norm ‖∂loss/∂θ‖ over the model's parameters (the gradients are not kept)."
+    ps = [p for p in model.parameters() if p.requires_grad]
+    gs = torch.autograd.grad(loss_fn(), ps, allow_unused=True)
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.double()) for g in gs if g is not None])))
+
+# %% ../nbs/09_reservoir.ipynb #a90a3f55
+@register("gtf_rnn", family="reservoir", citation="hess2023")
+class GTFRNN(Forecaster):
+    """A shallow PLRNN (Hess et al. 2023) trained with generalised teacher forcing on segments of the trajectories
+    (`gtf_train`, with model selection by the state-space divergence of free runs) and rolled out freely; with
+    `latent` > d the extra components are latent and are warmed up on the context (α = 1)."""
+    def __init__(self,
+                 latent:int=None,      # M (default: the data's dimension d)
+                 hidden:int=32,        # L, the relu layer's width
+                 alpha:float=0.2,      # GTF forcing α
+                 seq_len:int=20,       # unrolled steps per segment (shortened to fit short data)
+                 batch_size:int=32,    # segments per step
+                 steps:int=600,        # Adam steps
+                 lr:float=5e-3,        # learning rate (cosine-decayed)
+                 select_every:int=100, # keep the weights whose free run best matches the data's state distribution, checked every this many steps (None: the last)
+                 seed:int=0,           # seeds the weights and the segments
+                ):
+        self.latent = None if latent is None else check_int(latent, "latent", 1)
+        self.select_every = None if select_every is None else check_int(select_every, "select_every", 1)
+        self.hidden, self.alpha = check_int(hidden, "hidden", 1), _check_alpha(alpha)
+        self.seq_len, self.batch_size, self.steps = check_int(seq_len, "seq_len", 1), check_int(batch_size, "batch_size", 1), check_int(steps, "steps", 1)
+        self.lr, self.seed = _check_pos(lr, "lr"), int(seed)
+
+    def _fit(self, trajectories, dt):
+        M = self.latent or self.dim_
+        if M < self.dim_: raise BadInputError(f"gtf_rnn: latent={M} is smaller than the data's dimension {self.dim_}")
+        self.model_ = PLRNN(M, self.hidden, observed=self.dim_, seed=self.seed)
+        T = min(self.seq_len, max(len(u) for u in trajectories) - 1)
+        self.log_ = gtf_train(self.model_, trajectories, self.alpha, T, self.batch_size, self.steps, self.lr,
+                              select_every=self.select_every, seed=self.seed)
+
+    @torch.no_grad()
+    def _predict(self, context, horizon):
+        m, c, N = self.model_, context.float(), self.dim_
+        z = m.lift(c[:, 0])
+        for t in range(1, c.shape[1] if m.latent > N else 1):        # warm up the latent part, the observed part forced
+            z = torch.cat([c[:, t], m.step(z)[:, N:]], -1)
+        if m.latent == N: z = c[:, -1]
+        return m.rollout(z, horizon)[..., :N]
+
+
+
+# %% ../nbs/09_reservoir.ipynb #0cb19cf5
+class LEM(torch.nn.Module):
+    r"""Long Expressive Memory (Rusch et al. 2022): an IMEX discretisation of a two-scale ODE with learned step sizes,
+    $\bar\Delta_n = \Delta t\,\sigma(W_1 y_{n-1} + V_1 u_n + b_1)$, $\hat\Delta_n = \Delta t\,\sigma(W_2 y_{n-1} + V_2 u_n + b_2)$,
+    $z_n = (1 - \hat\Delta_n) z_{n-1} + \hat\Delta_n \tanh(W_z y_{n-1} + V_z u_n + b_z)$,
+    $y_n = (1 - \bar\Delta_n) y_{n-1} + \bar\Delta_n \tanh(W_y z_n + V_y u_n + b_y)$. Same interface as `torch.nn.LSTM(batch_first=True)`."""
+    def __init__(self,
+                 input_size:int,    # inputs per step
+                 hidden_size:int,   # the size of y and of z
+                 dt:float=1.0,      # Δt, the largest step size
+                ):
+        super().__init__()
+        self.input_size, self.hidden_size, self.dt = check_int(input_size, "input_size", 1), check_int(hidden_size, "hidden_size", 1), _check_pos(dt, "dt")
+        H = self.hidden_size
+        self.inp = torch.nn.Linear(self.input_size, 4 * H)
+        self.hid = torch.nn.Linear(H, 3 * H)
+        self.zy = torch.nn.Linear(H, H)
+
+    def forward(self, u, state=None):
+        "Inputs `u` `(B, T, input_size)`, state `(y, z)` (zeros if None) → outputs `y` `(B, T, H)` and the last `(y, z)`."
+        B, H = u.shape[0], self.hidden_size
+        y, z = (u.new_zeros(B, H), u.new_zeros(B, H)) if state is None else state
+        ui, out = self.inp(u), []
+        for t in range(u.shape[1]):
+            a1, a2, az, ay = ui[:, t].chunk(4, -1)
+            h1, h2, hz = self.hid(y).chunk(3, -1)
+            dbar, dhat = self.dt * torch.sigmoid(a1 + h1), self.dt * torch.sigmoid(a2 + h2)
+            z = (1 - dhat) * z + dhat * torch.tanh(hz + az)
+            y = (1 - dbar) * y + dbar * torch.tanh(self.zy(z) + ay)
+            out.append(y)
+        return torch.stack(out, 1), (y, z)
+
+
+class _RecurrentNet(torch.nn.Module):
+    def __init__(self, cell, d, H):
+        super().__init__()
+        self.rnn = {"lstm": lambda: torch.nn.LSTM(d, H, batch_first=True), "gru": lambda: torch.nn.GRU(d, H, batch_first=True),
+                    "lem": lambda: LEM(d, H)}[cell]()
+        self.head = torch.nn.Linear(H, d)
+    def forward(self, x, state=None):
+        y, state = self.rnn(x, state)
+        return self.head(y), state
+
+class RecurrentForecaster(Forecaster):
+    """A gated recurrent network (`cell` 'lstm' (Hochreiter & Schmidhuber 1997), 'gru' (Cho et al. 2014) or 'lem'
+    (Rusch et al. 2022)) reading the state sequence, with a linear head predicting the next increment
+    x_{t+1} − x_t; trained with teacher forcing on random segments (the first `washout` steps of each are not scored),
+    rolled out closed loop after reading the context."""
+    def __init__(self,
+                 cell:str="lstm",      # 'lstm', 'gru' or 'lem'
+                 hidden:int=32,        # hidden units
+                 seq_len:int=40,       # steps per training segment (shortened to fit short data)
+                 washout:int=10,       # steps of each segment read but not scored
+                 batch_size:int=32,    # segments per step
+                 steps:int=400,        # Adam steps
+                 lr:float=5e-3,        # learning rate (cosine-decayed)
+                 clip:float=1.0,       # gradient-norm clipping
+                 seed:int=0,           # seeds the weights and the segments
+                ):
+        if cell not in ("lstm", "gru", "lem"): raise BadInputError(f"cell must be 'lstm', 'gru' or 'lem', got {cell!r}.{suggest(str(cell), ['lstm', 'gru', 'lem'])}".rstrip("."))
+        self.cell, self.hidden = cell, check_int(hidden, "hidden", 1)
+        self.seq_len, self.washout = check_int(seq_len, "seq_len", 2), check_int(washout, "washout", 0)
+        if self.washout >= self.seq_len: raise BadInputError(f"washout={self.washout} must be shorter than seq_len={self.seq_len}")
+        self.batch_size, self.steps = check_int(batch_size, "batch_size", 1), check_int(steps, "steps", 1)
+        self.lr, self.clip, self.seed = _check_pos(lr, "lr"), clip, int(seed)
+
+    def _fit(self, trajectories, dt):
+        X = [u.float() for u in trajectories]
+        dX = torch.cat([u.diff(dim=0) for u in X])
+        self.scale_ = dX.std(0).clamp_min(1e-8)
+        T = min(self.seq_len, max(len(u) for u in X) - 1)
+        w = min(self.washout, T // 2)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.net_ = _RecurrentNet(self.cell, self.dim_, self.hidden)
+        gen, net, B = torch.Generator().manual_seed(self.seed), self.net_, self.batch_size
+        X = _segments(X, T + 1, torch.float32)
+        def loss_fn(k):
+            s = _draw(X, T + 1, B, gen)
+            p, _ = net(s[:, :-1])
+            return ((p[:, w:] - s[:, 1 + w:].sub(s[:, w:-1]) / self.scale_) ** 2).mean()
+        self.log_ = train(net, loss_fn, self.steps, lr=self.lr, clip=self.clip, desc=self.cell)
+
+    @torch.no_grad()
+    def _predict(self, context, horizon):
+        net, c = self.net_, context.float()
+        p, state = net(c)
+        x, out = c[:, -1], []
+        for _ in range(horizon):
+            x = x + self.scale_ * p[:, -1]
+            out.append(x)
+            p, state = net(x[:, None], state)
+        return torch.stack(out, 1)
+
+@register("lstm", family="reservoir", citation="hochreiter1997")
+class LSTMForecaster(RecurrentForecaster):
+    "`RecurrentForecaster` with the LSTM cell (Hochreiter & Schmidhuber 1997), registered as `\"lstm\"`; keyword arguments as there."
+    def __init__(self, **kwargs): super().__init__(cell="lstm", **kwargs)
+
+# %% ../nbs/09_reservoir.ipynb #11ba0a6d
+class LinearRNN(torch.nn.Module):
+    r"""Diagonal linear RNN $h_t = \lambda \odot h_{t-1} + b\,x_t$, $y_t = c^\top h_t$: a linear functional
+    $y_t = \sum_k \hat\rho(k)\, x_{t-k}$ with the memory function $\hat\rho(k) = \sum_i c_i b_i \lambda_i^k$.
+    `parameterization='direct'` trains λ itself; 'stable' trains $w$ with $\lambda = \exp(-e^{w})$ ∈ (0, 1), a
+    stable reparameterisation in the sense of Wang, Li & Li (2024): λ stays inside the unit disc and the gradient
+    with respect to $w$ does not blow up as λ → 1."""
+    def __init__(self,
+                 units:int,                     # m, the number of recurrent units
+                 parameterization:str="direct", # 'direct' or 'stable'
+                 seed:int=0,                    # seeds λ ~ U[0, 0.9], b, c ~ N(0, 1/m)
+                ):
+        super().__init__()
+        if parameterization not in ("direct", "stable"):
+            raise BadInputError(f"parameterization must be 'direct' or 'stable', got {parameterization!r}")
+        m = check_int(units, "units", 1)
+        self.parameterization = parameterization
+        g = torch.Generator().manual_seed(int(seed))
+        lam = torch.rand(m, generator=g, dtype=torch.float64) * 0.9
+        self.w = torch.nn.Parameter(lam if parameterization == "direct" else torch.log(-torch.log(lam.clamp_min(1e-3))))
+        self.b = torch.nn.Parameter(torch.randn(m, generator=g, dtype=torch.float64) / math.sqrt(m))
+        self.c = torch.nn.Parameter(torch.randn(m, generator=g, dtype=torch.float64) / math.sqrt(m))
+
+    @property
+    def lam(self) -> torch.Tensor:
+        "The recurrent eigenvalues λ."
+        return self.w if self.parameterization == "direct" else torch.exp(-torch.exp(self.w))
+
+    def memory(self, length:int) -> torch.Tensor:
+        "The memory function ρ̂(k) = Σ_i c_i b_i λ_i^k for k = 0 … length − 1."
+        k = torch.arange(check_int(length, "length", 1), dtype=torch.float64)[:, None]
+        powers = self.lam ** k if self.parameterization == "direct" else torch.exp(-k * torch.exp(self.w))   # λ^k = exp(−k e^w)
+        return powers @ (self.c * self.b)
+
+    def forward(self, x):
+        "Outputs y `(B, T)` for inputs x `(B, T)` (zero initial state), by the recurrence."
+        h, out = x.new_zeros(x.shape[0], len(self.w)), []
+        for t in range(x.shape[1]):
+            h = self.lam * h + self.b * x[:, t, None]
+            out.append(h @ self.c)
+        return torch.stack(out, 1)
+
+def memory_loss(model:LinearRNN,  # the linear RNN
+                target,           # the target memory function ρ(k), k = 0 … K−1
+               ) -> torch.Tensor:
+    "Σ_k (ρ̂(k) − ρ(k))²: the expected squared output error on unit white-noise input, truncated at K lags."
+    rho = as_tensor(target, name="target", dtype=torch.float64)
+    return ((model.memory(len(rho)) - rho) ** 2).sum()
