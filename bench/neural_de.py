@@ -5,7 +5,9 @@ The field is a 2-layer MLP (d → hidden → hidden → d, tanh); a batch of 256
 the solver and the continuous adjoint (torchdiffeq: `odeint(..., method='rk4')` and `odeint_adjoint`, with
 `options=dict(step_size=1e-3)`). Both use float32 on the CPU and one thread (OMP_NUM_THREADS=1 is set before torch
 is imported); with --device cuda both run on the GPU. Prints the best of --repeats runs of each after one warm-up,
-the speed-up, and the gradient difference between the two libraries.
+the speed-up, and the gradient difference between the two libraries. dynbook and torchdiffeq are timed alternately
+(one call of each per round), so that a change of the machine's load hits both. dynbook runs its fused MLP kernel
+(`fused="auto"`, the default); `--generic` adds the generic stepper (`fused=False`) for comparison.
 """
 import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -18,9 +20,17 @@ from _common import best_time, cpu_model, sync
 from dynbook.neural_de import odeint, MLPField
 
 
-def best(f, repeats, device):
-    "Best wall time of `repeats` calls after a warm-up call."
-    return best_time(f, repeats, device)[0]
+def alternate(fns, repeats, device):
+    """Best wall time and best CPU time (this process's, `time.process_time`) of each function over `repeats` rounds
+    that call each once, in turn (after one warm-up call each). On a shared machine the CPU time is the steadier figure."""
+    for f in fns: f()
+    wall, cpu = [float("inf")] * len(fns), [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, f in enumerate(fns):
+            c0 = time.process_time()
+            wall[i] = min(wall[i], best_time(f, 1, device, warmup=False)[0])
+            cpu[i] = min(cpu[i], time.process_time() - c0)
+    return wall, cpu
 
 
 def main():
@@ -31,6 +41,8 @@ def main():
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--modes", default="backprop,adjoint")
+    ap.add_argument("--generic", action="store_true", help="also time dynbook's generic stepper (fused=False)")
     a = ap.parse_args()
     import torchdiffeq
     torch.set_num_threads(1)
@@ -48,16 +60,20 @@ def main():
         return torch.cat([p.grad.flatten() for p in f.parameters()])
     ours = {"backprop": lambda: odeint(f, y0, t, substeps=a.steps)[:, -1],
             "adjoint": lambda: odeint(f, y0, t, substeps=a.steps, adjoint=True)[:, -1]}
+    generic = {"backprop": lambda: odeint(f, y0, t, substeps=a.steps, fused=False)[:, -1],
+               "adjoint": lambda: odeint(f, y0, t, substeps=a.steps, adjoint=True, fused=False)[:, -1]}
     theirs = {"backprop": lambda: torchdiffeq.odeint(f, y0, t, method="rk4", options=opts)[-1],
               "adjoint": lambda: torchdiffeq.odeint_adjoint(f, y0, t, method="rk4", options=opts,
                                                             adjoint_options=opts)[-1]}
-    for mode in ("backprop", "adjoint"):
+    for mode in a.modes.split(","):
         g1, g2 = grads(ours[mode]), grads(theirs[mode])
         diff = float((g1 - g2).norm() / g2.norm())
-        t1 = best(lambda: grads(ours[mode]), a.repeats, dev)
-        t2 = best(lambda: grads(theirs[mode]), a.repeats, dev)
+        fns = [lambda: grads(ours[mode]), lambda: grads(theirs[mode])] + ([lambda: grads(generic[mode])] if a.generic else [])
+        ts, cs = alternate(fns, a.repeats, dev)
+        t1, t2 = ts[:2]
         print(f"{mode:9s} forward+backward: dynbook {t1 * 1e3:8.1f} ms   torchdiffeq {t2 * 1e3:8.1f} ms   "
-              f"speed-up {t2 / t1:4.2f}x   relative gradient difference {diff:.1e}")
+              f"speed-up {t2 / t1:4.2f}x (CPU time {cs[0] * 1e3:.0f} vs {cs[1] * 1e3:.0f} ms: {cs[1] / cs[0]:4.2f}x)   relative gradient difference {diff:.1e}"
+              + (f"   (generic stepper {ts[2] * 1e3:.1f} ms, {t2 / ts[2]:4.2f}x)" if a.generic else ""))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A fixed-step neural-ODE solve on the spine's RK4 with two gradient modes (backpropagation through the solver and the continuous adjoint, constant memory in the number of steps) and per-sample time grids; Euler–Maruyama, Milstein and reversible Heun SDE steppers; continuous normalising flows with exact and Hutchinson traces; truncated path signatures; a neural-ODE forecaster with versioned checkpoints.
+"""Fixed-step neural-ODE solves on the spine's RK4 with two gradient modes (backpropagation through the solver and the continuous adjoint, constant memory in the number of steps), per-sample time grids and a fused kernel for MLP fields; latent ODEs with an ODE-RNN encoder for irregularly sampled series; neural CDEs on linear or Hermite control paths and signature ridge regression; Euler–Maruyama, Milstein and reversible Heun SDE steppers; continuous normalising flows with exact and Hutchinson traces; truncated path signatures; hybrid physics + network fields; a learned field as a dynbook `System` (its Lyapunov exponents and dimension); a neural-ODE forecaster with versioned checkpoints.
 
 Docs: https://dynbook.github.io/dynbook/neural_de.html.md"""
 
@@ -10,22 +10,29 @@ import dataclasses
 import math
 from typing import Callable
 
+import sympy as sp
 import torch
 
-from .core import BadInputError, DynbookError, IntegrationError, as_tensor, check_int
+from .core import BadInputError, DynbookError, IntegrationError, as_tensor, check_int, train, TrainLog, save_checkpoint, load_checkpoint
+from .systems import System
 from .simulate import RK4, Euler, lincomb
-from .forecast import Forecaster, register
+from .forecast import Forecaster, register, ridge_regression
+from .kernels import empty
 
 # %% auto #0
-__all__ = ['CHECKPOINT_VERSION', 'odeint', 'MLPField', 'saved_bytes', 'reversible_heun_step', 'reversible_heun_reverse', 'sdeint',
-           'cnf', 'chen_product', 'signature', 'signature_features', 'NeuralODEForecaster']
+__all__ = ['odeint', 'MLPField', 'saved_bytes', 'reversible_heun_step', 'reversible_heun_reverse', 'sdeint', 'cnf',
+           'chen_product', 'signature', 'signature_features', 'ODERNNEncoder', 'LatentODE', 'ControlPath', 'cdeint',
+           'NeuralCDE', 'SignatureRegression', 'HybridField', 'NeuralODEForecaster', 'NeuralSystem']
 
 # %% ../nbs/08_neural_de.ipynb #09827878
 _STEPPERS = {"rk4": RK4.step, "euler": Euler.step}
 
 def _check_field(func, t0, y0):
     "Call `func` once and check it returns the state's shape (a clear error naming both shapes otherwise)."
-    with torch.no_grad(): out = func(t0, y0)
+    try:
+        with torch.no_grad(): out = func(t0, y0)
+    except (RuntimeError, TypeError) as e:
+        raise BadInputError(f"the vector field failed on a state of shape {tuple(y0.shape)} and dtype {y0.dtype}: {str(e)[:200]}") from None
     if not isinstance(out, torch.Tensor) or out.shape != y0.shape:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise BadInputError(f"the vector field returned {got} for a state of shape {tuple(y0.shape)}; it must return the state's shape")
@@ -107,6 +114,7 @@ def odeint(func:Callable,       # the vector field `func(t, y)`: t a float (shar
            method:str="rk4",    # 'rk4' (the spine's `RK4.step`) or 'euler'
            adjoint:bool=False,  # gradients by the continuous adjoint (constant memory) instead of backprop
            params=None,         # the tensors to differentiate with the adjoint (default: `func.parameters()`)
+           fused="auto",        # the fused MLP kernel: 'auto' (when it applies), True (required) or False (the generic stepper)
           ) -> torch.Tensor:
     "Solve y' = func(t, y) on a fixed-step grid; returns the states at the observation times, `(B, K, d)` (`(K, d)` for an unbatched y0)."
     y0 = as_tensor(y0, name="y0")
@@ -114,9 +122,16 @@ def odeint(func:Callable,       # the vector field `func(t, y)`: t a float (shar
     t = _check_times(t, y0)
     substeps = check_int(substeps, "substeps", 1)
     if method not in _STEPPERS: raise BadInputError(f"unknown method {method!r}; use one of {sorted(_STEPPERS)}")
+    if fused not in (True, False, "auto"): raise BadInputError(f"fused must be True, False or 'auto', got {fused!r}")
     step = _STEPPERS[method]
     _check_field(func, float(t[..., 0].reshape(-1)[0]) if t.ndim == 1 else t[:, :1], y0)
-    if adjoint:
+    P = _fused_ok(func, y0 if y0.ndim == 2 else y0[None], t, method, params) if fused else None
+    if fused is True and P is None:
+        raise BadInputError("fused=True needs a plain MLPField with tanh layers, method='rk4', one time grid t (K,) and parameters of y0's dtype")
+    if P is not None:
+        out = _odeint_fused(y0 if y0.ndim == 2 else y0[None], t, substeps, adjoint, P)
+        out = out if y0.ndim == 2 else out[0]
+    elif adjoint:
         if params is None: params = list(func.parameters()) if isinstance(func, torch.nn.Module) else []
         params = [p for p in params if p.requires_grad]
         out = _Adjoint.apply(y0, t, func, substeps, step, *params)
@@ -140,6 +155,184 @@ class MLPField(torch.nn.Module):
         for _ in range(check_int(layers, "layers", 1)): mods += [torch.nn.Linear(w, hidden, dtype=dtype), torch.nn.Tanh()]; w = hidden
         self.net = torch.nn.Sequential(*mods, torch.nn.Linear(w, dim, dtype=dtype))
     def forward(self, t, y): return self.net(y)
+
+# %% ../nbs/08_neural_de.ipynb #1c9b9eda
+_RK4_C = (0.0, 0.5, 0.5, 1.0)      # stage offsets: u_s = y + c_s h k_{s-1}
+_RK4_W = (1.0, 2.0, 2.0, 1.0)      # weights: y + h/6 Σ w_s k_s
+
+def _mlp_params(func):
+    "The weights `[W₀, b₀, W₁, b₁, …]` of a plain `MLPField` with tanh hidden layers, or None (then the generic solver runs)."
+    if type(func) is not MLPField: return None
+    mods = list(func.net)
+    if not all(type(m) is torch.nn.Linear for m in mods[0::2]) or not all(type(m) is torch.nn.Tanh for m in mods[1::2]): return None
+    return [p for m in mods[0::2] for p in (m.weight, m.bias)]
+
+def _fold(params):
+    """Forward matrices. A hidden layer's tanh is 2σ(2z) − 1: the first maps u to 2z = u(2W)ᵀ + 2b, a later one maps the
+    previous σ-activation s (tanh = 2s − 1) to 2z = s(4W)ᵀ + 2(b − W1); the output layer maps s to s(2W)ᵀ + b − W1."""
+    L, out = len(params) // 2, []
+    for l in range(L):
+        W, b = params[2 * l], params[2 * l + 1]
+        c = 1.0 if l == L - 1 else 2.0
+        out.append(((c * W).t().contiguous(), c * b) if l == 0 else ((2 * c * W).t().contiguous(), c * (b - W.sum(1))))
+    return out
+
+def _mlp_eval(u, F, S):
+    "The MLP at `u` `(B, d)` with folded matrices `F`: writes the σ-activations into the tensors `S`, returns f(u)."
+    x = u
+    for (Wt, b), s in zip(F[:-1], S):
+        torch.mm(x, Wt, out=s); s.add_(b).sigmoid_(); x = s
+    return torch.addmm(F[-1][1], x, F[-1][0])
+
+def _mlp_back(D, S, Wb, j, s):
+    """Back through the MLP at stage slot (j, s): the output cotangent is in `D[-1][j, s]`; writes the δ's at the
+    pre-activations into `D[l][j, s]` and returns the input cotangent. (1 − tanh²)·4 = 16·σ'(2z) folds into `Wb`."""
+    d = D[-1][j, s]
+    for l in range(len(D) - 1, 0, -1):
+        torch.ops.aten.sigmoid_backward.grad_input(torch.mm(d, Wb[l]), S[l - 1][j, s], grad_input=D[l - 1][j, s]); d = D[l - 1][j, s]
+    return torch.mm(d, Wb[0])
+
+def _back_matrices(params):
+    "Backward matrices: W₀ for the input, 4Wₗ (dtanh/dz = 4σ(1−σ) with σ = σ(2z)) for the others."
+    Ws = params[0::2]
+    return [Ws[0]] + [4 * W for W in Ws[1:]]
+
+def _flush(grads, D, U, S, cnt, weights=None):
+    "Add the weight gradients Σ δₗᵀ aₗ₋₁ of `cnt` chunk steps, one matrix product per layer (`weights`: per-stage factors)."
+    for l in range(len(D)):
+        Dl = D[l][:cnt]
+        if weights is not None:
+            for s in range(4): Dl[:, s].mul_(weights[s])
+        Dl = Dl.reshape(-1, Dl.shape[-1])
+        gb = Dl.sum(0)
+        grads[2 * l + 1].add_(gb)
+        if l == 0: grads[0].addmm_(Dl.t(), U[:cnt].reshape(-1, U.shape[-1]))
+        else:                                           # a = 2s − 1: δᵀa = 2 δᵀs − Σδ
+            grads[2 * l].addmm_(Dl.t(), S[l - 1][:cnt].reshape(-1, S[l - 1].shape[-1]), alpha=2)
+            grads[2 * l].sub_(gb[:, None])
+
+def _buffers(y, params, m):
+    "Stage inputs `(m, 4, B, d)` and σ-activations `(m, 4, B, width)` per hidden layer, for m steps."
+    B, dt, dev = y.shape[0], y.dtype, y.device
+    return empty((m, 4, B, y.shape[1]), dt, dev), [empty((m, 4, B, W.shape[0]), dt, dev) for W in params[0:-2:2]]
+
+def _rk4_mlp(y, h, n, F, U, S, save=True):
+    "n fused RK4 steps from y with step h; stage inputs go to U[i, s], σ-activations to S[l][i, s] (slot 0 reused unless `save`)."
+    for i in range(n):
+        j = i if save else 0
+        for s in range(4):
+            if s == 0:
+                u = y
+                if save: U[j, 0].copy_(y)
+            else: u = torch.add(y, k, alpha=_RK4_C[s] * h, out=U[j, s])
+            k = _mlp_eval(u, F, [Sl[j, s] for Sl in S])
+            if s == 0: acc = k                    # k₁ is not needed once u₂ is formed: accumulate in place
+            else: acc.add_(k, alpha=_RK4_W[s])
+        y = torch.add(y, acc, alpha=h / 6)
+    return y
+
+_CHUNK_ROWS = 1 << 16                  # stage rows (B per stage) per chunk of chunked weight gradients
+
+def _chunk(n, B): return max(1, min(n, _CHUNK_ROWS // (4 * B)))
+
+class _FusedRK4(torch.autograd.Function):
+    "n fused RK4 steps of an MLP field as one autograd node (backprop through the solver, backward by hand)."
+    @staticmethod
+    def forward(ctx, y0, h, n, *params):
+        U, S = _buffers(y0, params, n)
+        with torch.no_grad(): y = _rk4_mlp(y0, h, n, _fold(params), U, S)
+        ctx.h, ctx.n = h, n
+        ctx.save_for_backward(U, *S, *params)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        U, *rest = ctx.saved_tensors
+        h, n = ctx.h, ctx.n
+        L = (len(rest) + 1) // 3
+        S, params = rest[:L - 1], rest[L - 1:]
+        Wb, grads = _back_matrices(params), [torch.zeros_like(p) for p in params]
+        m = _chunk(n, g.shape[0])
+        D = [empty((m, 4, g.shape[0], W.shape[0]), g.dtype, g.device) for W in params[0::2]]
+        g = g.clone()
+        for top in range(n, 0, -m):
+            lo = max(0, top - m)
+            Sc = [Sl[lo:top] for Sl in S]
+            for i in reversed(range(lo, top)):
+                j = i - lo
+                g3, g6 = g * (h / 3), g * (h / 6)
+                for s in (3, 2, 1, 0):                  # stage cotangents: c₄ = h/6 g, c₃ = h/3 g + h δu₄, c₂ = h/3 g + h/2 δu₃, c₁ = h/6 g + h/2 δu₂
+                    c = D[-1][j, s]
+                    if s == 3: c.copy_(g6)
+                    else: torch.add(g3 if s else g6, du, alpha=h if s == 2 else h / 2, out=c)
+                    du = _mlp_back(D, Sc, Wb, j, s)
+                    g.add_(du)
+            _flush(grads, D, U[lo:top], Sc, top - lo)
+        return (g, None, None, *grads)
+
+class _FusedAdjoint(torch.autograd.Function):
+    "The continuous adjoint with fused MLP stages: memory independent of the number of steps."
+    @staticmethod
+    def forward(ctx, y0, t, n, *params):
+        F, U, S = _fold(params), *_buffers(y0, params, 1)
+        ys = [y0]
+        with torch.no_grad():
+            for k in range(len(t) - 1): ys.append(_rk4_mlp(ys[-1], float(t[k + 1] - t[k]) / n, n, F, U, S, save=False))
+        ys = torch.stack(ys, -2)
+        ctx.n = n
+        ctx.save_for_backward(t, ys, *params)
+        return ys
+
+    @staticmethod
+    def backward(ctx, gys):
+        t, ys, *params = ctx.saved_tensors
+        n, B = ctx.n, ys.shape[0]
+        F, Wb, grads = _fold(params), _back_matrices(params), [torch.zeros_like(p) for p in params]
+        m = _chunk(n, B)
+        U, S = _buffers(ys[:, 0], params, m)
+        D = [empty((m, 4, B, W.shape[0]), ys.dtype, ys.device) for W in params[0::2]]
+        a = gys[:, -1].clone()
+        for k in range(len(t) - 1, 0, -1):
+            h = float(t[k] - t[k - 1]) / n
+            y = ys[:, k]
+            for lo in range(0, n, m):                   # integrate (y, a) from t_k back to t_{k-1}, step −h
+                cnt = min(m, n - lo)
+                for j in range(cnt):
+                    for s in range(4):                  # ẏ = f(y), ȧ = −Jᵀa: stage inputs y − c h k_y, a + c h δu
+                        if s == 0: u = y; U[j, 0].copy_(y); D[-1][j, 0].copy_(a)
+                        else:
+                            u = torch.add(y, ky, alpha=-_RK4_C[s] * h, out=U[j, s])
+                            torch.add(a, du, alpha=_RK4_C[s] * h, out=D[-1][j, s])
+                        ky = _mlp_eval(u, F, [Sl[j, s] for Sl in S])
+                        du = _mlp_back(D, S, Wb, j, s)
+                        if s == 0: acy, aca = ky, du
+                        else: acy.add_(ky, alpha=_RK4_W[s]); aca.add_(du, alpha=_RK4_W[s])
+                    y = torch.add(y, acy, alpha=-h / 6); a = a.add(aca, alpha=h / 6)
+                _flush(grads, D, U, S, cnt, weights=[h / 6 * w for w in _RK4_W])   # a_θ += h/6 Σ w_s ∂_θ(a_sᵀ f(y_s))
+            a = a + gys[:, k - 1]
+        return (a, None, None, *grads)
+
+def _fused_ok(func, y0, t, method, params):
+    "The fused kernel's parameters when it applies (plain tanh MLPField, RK4, one time grid, batch `(B, d)`, matching dtypes), else None."
+    P = _mlp_params(func)
+    if P is None or method != "rk4" or t.ndim != 1 or y0.ndim != 2: return None
+    if any(p.dtype != y0.dtype or p.device != y0.device for p in P): return None
+    if params is not None and {id(p) for p in params} != {id(p) for p in P}: return None
+    return P
+
+def _odeint_fused(y0, t, n, adjoint, P):
+    "The fused solve `(B, K, d)`: one `_FusedRK4` node per observation interval, the fused adjoint, or a graph-free run."
+    if adjoint: return _FusedAdjoint.apply(y0, t, n, *P)
+    ys = [y0]
+    if torch.is_grad_enabled() and (y0.requires_grad or any(p.requires_grad for p in P)):
+        for k in range(len(t) - 1): ys.append(_FusedRK4.apply(ys[-1], float(t[k + 1] - t[k]) / n, n, *P))
+    else:
+        with torch.no_grad():
+            F, U, S = _fold(P), *_buffers(y0, P, 1)
+            for k in range(len(t) - 1): ys.append(_rk4_mlp(ys[-1], float(t[k + 1] - t[k]) / n, n, F, U, S, save=False))
+    return torch.stack(ys, -2)
+
+
 
 # %% ../nbs/08_neural_de.ipynb #441e59b2
 def saved_bytes(fn:Callable) -> int:
@@ -290,9 +483,241 @@ def signature_features(path, depth:int=3) -> torch.Tensor:
     "The truncated signature flattened to features `(B, d + d² + … + d^N)`."
     return torch.cat([s.flatten(1) for s in signature(path, depth)], 1)
 
-# %% ../nbs/08_neural_de.ipynb #4a85beed
-CHECKPOINT_VERSION = 1
+# %% ../nbs/08_neural_de.ipynb #f24c50c9
+def _check_series(x, t, what="x"):
+    "Irregularly sampled series: values `(B, K, d)` and per-sample times `(B, K)` (or shared `(K,)`), strictly increasing."
+    x = as_tensor(x, name=what)
+    if x.ndim != 3: raise BadInputError(f"{what} must have shape (B, K, d), got {tuple(x.shape)}")
+    t = as_tensor(t, name="t", dtype=x.dtype, device=x.device)
+    if t.ndim == 1: t = t.expand(x.shape[0], -1)
+    if t.shape != x.shape[:2]: raise BadInputError(f"times t {tuple(t.shape)} must be (B, K) = {tuple(x.shape[:2])} to match {what} {tuple(x.shape)}")
+    if not bool((t.diff(dim=1) > 0).all()): raise BadInputError("observation times t must be strictly increasing along each series")
+    return x, t
 
+class ODERNNEncoder(torch.nn.Module):
+    """The ODE-RNN encoder of the latent ODE (Rubanova, Chen & Duvenaud 2019), run backwards in time: between two
+    observations the hidden state follows a neural ODE over the (per-series) gap, at each observation a GRU cell reads
+    it; the final state gives q(z₀) = N(μ, diag σ²) at the first observation time."""
+    def __init__(self,
+                 obs_dim:int,      # observed channels d
+                 latent:int,       # latent dimension
+                 hidden:int=32,    # GRU / hidden-ODE width
+                 substeps:int=2,   # RK4 steps per gap
+                 dtype=torch.float32):
+        super().__init__()
+        self.hidden, self.substeps = check_int(hidden, "hidden", 1), check_int(substeps, "substeps", 1)
+        self.ode = MLPField(self.hidden, self.hidden, layers=1, dtype=dtype)
+        self.cell = torch.nn.GRUCell(check_int(obs_dim, "obs_dim", 1), self.hidden, dtype=dtype)
+        self.out = torch.nn.Linear(self.hidden, 2 * check_int(latent, "latent", 1), dtype=dtype)
+
+    def forward(self, x, t) -> tuple:
+        "`(μ, log σ²)` of q(z₀), each `(B, latent)`, from values `(B, K, d)` at times `(B, K)`."
+        s = (t[:, -1:] - t).flip(1)                     # reversed time, increasing from 0
+        xr = x.flip(1)
+        h = x.new_zeros(x.shape[0], self.hidden)
+        for k in range(x.shape[1]):
+            if k: h = odeint(self.ode, h, s[:, k - 1:k + 1], substeps=self.substeps, fused=False)[:, -1]
+            h = self.cell(xr[:, k], h)
+        return self.out(h).chunk(2, -1)
+
+class LatentODE(torch.nn.Module):
+    """The latent ODE (Chen et al. 2018; Rubanova et al. 2019) for irregularly sampled series: an ODE-RNN encoder gives
+    q(z₀ | x), a neural ODE carries z₀ to every (per-series) observation time, a linear readout maps z(t) to the
+    observations, and training maximises the ELBO E_q[log p(x | z)] − KL(q(z₀) ‖ N(0, I)) with Gaussian observation noise."""
+    def __init__(self,
+                 obs_dim:int,          # observed channels d
+                 latent:int=4,         # latent dimension
+                 hidden:int=32,        # width of the latent dynamics MLP
+                 enc_hidden:int=32,    # width of the encoder
+                 substeps:int=2,       # RK4 steps per interval between observation times
+                 obs_std:float=0.05,   # the observation noise σ of the likelihood
+                 dtype=torch.float32):
+        super().__init__()
+        self.obs_dim, self.latent = check_int(obs_dim, "obs_dim", 1), check_int(latent, "latent", 1)
+        self.substeps, self.obs_std = check_int(substeps, "substeps", 1), float(obs_std)
+        if not self.obs_std > 0: raise BadInputError(f"obs_std must be > 0, got {obs_std}")
+        self.encoder = ODERNNEncoder(obs_dim, latent, enc_hidden, substeps, dtype)
+        self.dynamics = MLPField(latent, hidden, layers=2, dtype=dtype)
+        self.readout = torch.nn.Linear(latent, obs_dim, dtype=dtype)
+
+    def decode(self, z0, t) -> torch.Tensor:
+        "The readout of z(t) `(B, K, d)` for latent states z₀ `(B, latent)` at times t[:, 0] and per-series times `(B, K)`."
+        return self.readout(odeint(self.dynamics, z0, t, substeps=self.substeps))
+
+    def loss(self, x, t, enc=None, gen=None) -> tuple:
+        """The negative ELBO per series (one reparameterised sample), and its parts `{'nll', 'kl'}`. The encoder reads the
+        first `enc` observations (default all: reconstruction), the decoder is scored on all K (extrapolation past `enc`)."""
+        x, t = _check_series(x, t)
+        k = x.shape[1] if enc is None else check_int(enc, "enc", 1)
+        mu, logvar = self.encoder(x[:, :k], t[:, :k])
+        eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype).to(mu.device)
+        z0 = mu + eps * (0.5 * logvar).exp()
+        nll = 0.5 * ((self.decode(z0, t) - x) / self.obs_std).pow(2).sum((1, 2)).mean()
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+        return nll + kl, {"nll": nll.detach(), "kl": kl.detach()}
+
+    def fit(self, x, t,
+            steps:int=500,         # optimiser steps (`dynbook.core.train`)
+            batch_size:int=64,     # series per step
+            lr:float=1e-2,
+            enc=None,              # observations the encoder reads (see `loss`)
+            clip:float=10.0,       # gradient-norm clipping
+            seed:int=0) -> TrainLog:
+        "Maximise the ELBO on series `x` `(N, K, d)` at times `(N, K)`; returns the training log."
+        x, t = _check_series(x, t)
+        gen = torch.Generator().manual_seed(int(seed))
+        def loss(step):
+            i = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=gen)
+            return self.loss(x[i], t[i], enc, gen)
+        self.log_ = train(self, loss, steps, lr=lr, clip=clip, desc="latent ODE fit")
+        return self.log_
+
+    @torch.no_grad()
+    def predict(self, x, t, t_query) -> torch.Tensor:
+        "The posterior-mean forecast at times `t_query` `(B, Q)` (after each series' last observation) from observations `(B, K, d)` at `t`."
+        x, t = _check_series(x, t)
+        tq = as_tensor(t_query, name="t_query", dtype=x.dtype, device=x.device)
+        if tq.ndim == 1: tq = tq.expand(x.shape[0], -1)
+        if tq.ndim != 2 or tq.shape[0] != x.shape[0]: raise BadInputError(f"t_query must be (B, Q) with B = {x.shape[0]}, got {tuple(tq.shape)}")
+        if not bool((tq[:, 0] > t[:, -1]).all()): raise BadInputError("t_query must start after each series' last observation time")
+        mu, _ = self.encoder(x, t)
+        return self.decode(mu, torch.cat([t, tq], 1))[:, t.shape[1]:]     # through the observation times: the same steps as in training
+
+# %% ../nbs/08_neural_de.ipynb #7bb90ec4
+class ControlPath:
+    """The control path X(t) of a neural CDE through irregular observations (t_k, x_k) of each series, with time as
+    channel 0: piecewise `'linear'`, or `'hermite'` — cubic Hermite with backward differences (Morrill et al. 2021):
+    on [t_k, t_{k+1}] the cubic through X_k, X_{k+1} with end slopes m_{k-1}, m_k (m_k the k-th secant slope, m_{-1} = m_0),
+    a C¹ path whose value at time t uses no observation after t_{k+1}."""
+    def __init__(self,
+                 x,                     # observations `(B, K, d)`
+                 t,                     # their times `(B, K)` (or shared `(K,)`), strictly increasing, K >= 2
+                 kind:str="hermite",    # 'linear' or 'hermite'
+                 time_channel:bool=True,# prepend t as channel 0 (a path that sees the sampling times)
+                ):
+        x, t = _check_series(x, t)
+        if x.shape[1] < 2: raise BadInputError(f"a control path needs K >= 2 observations, got {x.shape[1]}")
+        if kind not in ("linear", "hermite"): raise BadInputError(f"kind must be 'linear' or 'hermite', got {kind!r}")
+        self.kind, self.t = kind, t
+        self.X = torch.cat([t[..., None], x], -1) if time_channel else x
+        self.dt = t.diff(dim=1)                                     # (B, K-1)
+        self.m = self.X.diff(dim=1) / self.dt[..., None]            # secant slopes (B, K-1, c)
+
+    @property
+    def channels(self) -> int: return self.X.shape[-1]
+
+    def _piece(self, k, s):
+        "Interval k's normalised time τ `(B, 1)`, length Δ and the end values / slopes."
+        tk, dk = self.t[:, k:k + 1], self.dt[:, k:k + 1]
+        tau = (s - tk) / dk
+        d0 = self.m[:, max(k - 1, 0)]
+        return tau, dk, self.X[:, k], self.X[:, k + 1], d0, self.m[:, k]
+
+    def derivative(self, k:int, s) -> torch.Tensor:
+        "dX/dt `(B, c)` at time s (a float or `(B, 1)`) inside interval k = [t_k, t_{k+1}]."
+        if self.kind == "linear": return self.m[:, k]
+        tau, dk, x0, x1, d0, d1 = self._piece(k, s)
+        return ((6 * tau ** 2 - 6 * tau) * (x0 - x1) / dk + (3 * tau ** 2 - 4 * tau + 1) * d0 + (3 * tau ** 2 - 2 * tau) * d1)
+
+    def evaluate(self, k:int, s) -> torch.Tensor:
+        "X(t) `(B, c)` at time s inside interval k."
+        tau, dk, x0, x1, d0, d1 = self._piece(k, s)
+        if self.kind == "linear": return x0 + tau * (x1 - x0)
+        h00, h10, h01, h11 = 2 * tau ** 3 - 3 * tau ** 2 + 1, tau ** 3 - 2 * tau ** 2 + tau, -2 * tau ** 3 + 3 * tau ** 2, tau ** 3 - tau ** 2
+        return h00 * x0 + h10 * dk * d0 + h01 * x1 + h11 * dk * d1
+
+def cdeint(f:Callable,           # f(z) → `(B, hidden, channels)`: the CDE's matrix-valued field
+           z0,                   # initial hidden states `(B, hidden)` at each series' first time
+           path:ControlPath,     # the control path
+           substeps:int=4,       # RK4 steps per interval between observations
+          ) -> torch.Tensor:
+    "Solve the CDE dz = f(z) dX(t) along the path, interval by interval; returns z at every observation time `(B, K, hidden)`."
+    z0 = as_tensor(z0, name="z0")
+    if z0.ndim != 2 or z0.shape[0] != path.X.shape[0]: raise BadInputError(f"z0 must be (B, hidden) with B = {path.X.shape[0]}, got {tuple(z0.shape)}")
+    zs, z = [z0], z0
+    for k in range(path.t.shape[1] - 1):
+        def g(s, z, k=k):
+            F = f(z)
+            if F.shape != (*z.shape, path.channels):
+                raise BadInputError(f"the CDE field returned {tuple(F.shape)}; it must be (B, hidden, channels) = {(*z.shape, path.channels)}")
+            return (F @ path.derivative(k, s)[..., None])[..., 0]
+        z = odeint(g, z, path.t[:, k:k + 2], substeps=substeps)[:, -1]
+        zs.append(z)
+    return torch.stack(zs, 1)
+
+class NeuralCDE(torch.nn.Module):
+    """A neural CDE (Kidger, Morrill, Foster & Lyons 2020): z(t₀) = ζ(X(t₀)), dz = f_θ(z) dX(t) along the interpolated
+    control path, output = a linear readout of z at the last observation. f_θ is an MLP whose output is reshaped to a
+    (hidden × channels) matrix, with a final tanh (as in the paper) to keep the solution bounded."""
+    def __init__(self,
+                 channels:int,        # control-path channels (d + 1 with the time channel)
+                 out:int=1,           # outputs
+                 hidden:int=16,       # hidden state z
+                 width:int=32,        # width of f_θ
+                 substeps:int=2,      # RK4 steps per interval
+                 dtype=torch.float32):
+        super().__init__()
+        self.channels, self.hidden = check_int(channels, "channels", 1), check_int(hidden, "hidden", 1)
+        self.substeps = check_int(substeps, "substeps", 1)
+        self.init = torch.nn.Linear(self.channels, self.hidden, dtype=dtype)
+        self.f = torch.nn.Sequential(torch.nn.Linear(self.hidden, width, dtype=dtype), torch.nn.Tanh(),
+                                     torch.nn.Linear(width, self.hidden * self.channels, dtype=dtype), torch.nn.Tanh())
+        self.readout = torch.nn.Linear(self.hidden, check_int(out, "out", 1), dtype=dtype)
+
+    def forward(self, path:ControlPath) -> torch.Tensor:
+        "The output `(B, out)` for a batch of control paths."
+        if path.channels != self.channels: raise BadInputError(f"the path has {path.channels} channels, the model expects {self.channels}")
+        field = lambda z: self.f(z).view(*z.shape, self.channels)
+        return self.readout(cdeint(field, self.init(path.X[:, 0]), path, self.substeps)[:, -1])
+
+# %% ../nbs/08_neural_de.ipynb #8f93b343
+@dataclasses.dataclass
+class SignatureRegression:
+    """Ridge regression of a target on the truncated signature of each series' time-augmented, linearly interpolated
+    observation path (#31: the solution map of a CDE is linear in the signature to first approximation, and the
+    signature of irregular samples needs no imputation). Features are standardised; the solve is
+    `dynbook.forecast.ridge_regression`."""
+    depth:int = 3            # signature truncation level
+    alpha:float = 1e-3       # ridge penalty on the standardised features
+    time_channel:bool = True # prepend t as a channel
+
+    def features(self, x, t) -> torch.Tensor:
+        "Signature features `(B, c + c² + … + c^depth)` of the series `(B, K, d)` at times `(B, K)`."
+        x, t = _check_series(as_tensor(x, name="x", dtype=torch.float64), t)
+        return signature_features(torch.cat([t[..., None], x], -1) if self.time_channel else x, self.depth)
+
+    def fit(self, x, t, y) -> "SignatureRegression":
+        "Fit on series `(N, K, d)` at times `(N, K)` and targets `(N,)` or `(N, q)`."
+        F = self.features(x, t)
+        y = as_tensor(y, name="y", dtype=torch.float64)
+        if y.shape[0] != F.shape[0]: raise BadInputError(f"y has {y.shape[0]} targets for {F.shape[0]} series")
+        self.mean_, self.std_ = F.mean(0), F.std(0).clamp_min(1e-12)
+        self.W_, self.b_ = ridge_regression((F - self.mean_) / self.std_, y, alpha=self.alpha)
+        return self
+
+    def predict(self, x, t) -> torch.Tensor:
+        "Predicted targets for new series."
+        if not hasattr(self, "W_"): raise BadInputError("predict: fit the regression first")
+        return ((self.features(x, t) - self.mean_) / self.std_) @ self.W_ + self.b_
+
+# %% ../nbs/08_neural_de.ipynb #cbdc8235
+class HybridField(torch.nn.Module):
+    """A known model plus a learned correction, f(t, y) = known(t, y) + correction(t, y) (a universal differential
+    equation, Rackauckas et al. 2020; #110 puts networks inside a physical ODE the same way). The correction's last
+    layer starts at zero, so training starts from the known model."""
+    def __init__(self,
+                 known:Callable,                  # the known part `known(t, y)` (a function or a module with physical parameters)
+                 correction:torch.nn.Module,      # the learned part `correction(t, y)`, e.g. an `MLPField`
+                 zero_init:bool=True):            # zero the correction's last linear layer
+        super().__init__()
+        self.known, self.correction = known, correction
+        if zero_init:
+            lin = [m for m in correction.modules() if isinstance(m, torch.nn.Linear)]
+            if lin:
+                with torch.no_grad(): lin[-1].weight.zero_(); lin[-1].bias.zero_()
+    def forward(self, t, y): return self.known(t, y) + self.correction(t, y)
+
+# %% ../nbs/08_neural_de.ipynb #4a85beed
 @register("neural_ode", family="neural_de", citation="chen2018neural")
 class NeuralODEForecaster(Forecaster):
     "A neural ODE x' = f_θ(x) (an MLP) trained by multiple shooting over short windows; forecasts by RK4 free runs."
@@ -328,17 +753,13 @@ class NeuralODEForecaster(Forecaster):
         # time is rescaled so that one sampling step is one unit: the field learns O(1) increments
         self.tscale_ = dt
         tt = torch.arange(w + 1, dtype=torch.float32)
-        opt = torch.optim.Adam(self.field_.parameters(), lr=self.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps)
-        gen, losses = torch.Generator().manual_seed(self.seed), []
-        for _ in range(self.steps):
+        gen = torch.Generator().manual_seed(self.seed)
+        def loss(step):
             b = wins[torch.randint(0, len(wins), (min(self.batch_size, len(wins)),), generator=gen)]
-            opt.zero_grad()
             pred = odeint(self.field_, b[:, 0], tt, substeps=self.substeps, adjoint=self.adjoint)
-            loss = torch.mean((pred[:, 1:] - b[:, 1:]) ** 2)
-            loss.backward(); opt.step(); sched.step()
-            losses.append(loss.detach())
-        self.losses_ = torch.stack(losses)
+            return torch.mean((pred[:, 1:] - b[:, 1:]) ** 2)
+        self.log_ = train(self.field_, loss, self.steps, lr=self.lr, desc="neural_ode fit")
+        self.losses_ = self.log_.losses
 
     @torch.no_grad()
     def _predict(self, context, horizon):
@@ -348,17 +769,82 @@ class NeuralODEForecaster(Forecaster):
     def save(self, path):
         "Write a versioned checkpoint (a dict of tensors and plain values) to `path`."
         if not getattr(self, "fitted_", False): raise BadInputError("save: fit the forecaster first")
-        torch.save({"format": "dynbook.neural_ode", "version": CHECKPOINT_VERSION, "config": self._config(),
-                    "dim": self.dim_, "dt": self.dt_, "state_dict": self.field_.state_dict(), "losses": self.losses_}, path)
+        save_checkpoint(path, "dynbook.neural_ode", config=self._config(), dim=self.dim_, dt=self.dt_,
+                        state_dict=self.field_.state_dict(), losses=self.losses_)
 
     @classmethod
     def load(cls, path) -> "NeuralODEForecaster":
-        "Read a checkpoint written by `save` (with `torch.load(weights_only=True)`; a clear error for other versions)."
-        ck = torch.load(path, weights_only=True)
-        if not isinstance(ck, dict) or ck.get("format") != "dynbook.neural_ode":
-            raise BadInputError(f"{path} is not a dynbook neural-ODE checkpoint")
-        if ck.get("version") != CHECKPOINT_VERSION:
-            raise BadInputError(f"{path} is a version-{ck.get('version')} checkpoint; this dynbook reads version {CHECKPOINT_VERSION}")
+        "Read a checkpoint written by `save` (`dynbook.core.load_checkpoint`: `torch.load(weights_only=True)`, clear errors for other formats or versions)."
+        ck = load_checkpoint(path, "dynbook.neural_ode")
         m = cls(**ck["config"]); m._build(ck["dim"]); m.field_.load_state_dict(ck["state_dict"])
         m.dim_, m.dt_, m.tscale_, m.losses_, m.fitted_ = ck["dim"], ck["dt"], ck["dt"], ck["losses"], True
         return m
+
+# %% ../nbs/08_neural_de.ipynb #6224d95a
+class NeuralSystem(System):
+    """A learned vector field as a dynbook flow without parameters, so that `simulate`, `lyapunov_spectrum` and every
+    analysis of 03/04 run on it: ẋ = scale/time_scale ⊙ f(0, (x − shift)/scale) for a field `f` trained on normalised
+    states z = (x − shift)/scale and rescaled time τ = t/time_scale. The tangent rule J·v is exact: by hand for an
+    `MLPField`, by forward-mode autodiff (`torch.func.jvp`) otherwise. Everything runs without autograd graphs (analysis,
+    not training)."""
+    def __init__(self,
+                 field,               # the learned field `f(t, z)` (an `MLPField` or any torch callable), float64 for analysis
+                 x0,                  # a default initial state `(dim,)` (e.g. a point of the training data)
+                 dt:float=0.01,       # the recommended RK4 step in the physical time
+                 shift=None,          # the normalisation's shift (default 0)
+                 scale=None,          # the normalisation's per-component scale (default 1)
+                 time_scale:float=1.0,# physical time per unit of the field's time
+                 name:str="neural_ode",
+                 title:str="learned vector field"):
+        x0 = as_tensor(x0, name="x0", dtype=torch.float64).detach().cpu()
+        if x0.ndim != 1: raise BadInputError(f"x0 must be one state (dim,), got shape {tuple(x0.shape)}")
+        D = x0.shape[0]
+        self.field = field
+        self.shift = torch.zeros(D, dtype=torch.float64) if shift is None else as_tensor(shift, name="shift", dtype=torch.float64).reshape(D)
+        self.scale = torch.ones(D, dtype=torch.float64) if scale is None else as_tensor(scale, name="scale", dtype=torch.float64).reshape(D)
+        self.time_scale = float(time_scale)
+        if not self.time_scale > 0 or not bool((self.scale > 0).all()): raise BadInputError("scale and time_scale must be > 0")
+        super().__init__(name, "flow", sp.symbols(f"x0:{D}", real=True), {}, rhs=lambda: [], dt=dt, x0=x0.numpy(),
+                         title=title, vectorized=self._rule)
+
+    def _raw_rule(self, x, p):
+        sh, sc = self.shift.to(x), self.scale.to(x)
+        return sc / self.time_scale * self.field(0.0, (x - sh) / sc)
+
+    @torch.no_grad()
+    def _rule(self, x, p): return self._raw_rule(x, p)
+
+    def _repr_markdown_(self): return f"**{self.title}** (`{self.name}`, a learned flow, dim {self.dim}); recommended dt = {self.dt:g}"
+
+    @property
+    def jacobian_rule(self):
+        "The Jacobian `(..., dim, dim)` by autodiff."
+        @torch.no_grad()
+        def jac(x, p):
+            xb = x.reshape(-1, x.shape[-1])
+            J = torch.vmap(torch.func.jacrev(lambda y: self._raw_rule(y, p)))(xb)   # a no_grad inside would zero it
+            return J.reshape(*x.shape, x.shape[-1])
+        return jac
+
+    @property
+    def tangent_rule(self):
+        "`(x, V, p) -> (f(x), J(x) V)` on the row layout (x `(dim, *batch)`, V `(dim, k, *batch)`), as the Lyapunov kernels use it."
+        P = _mlp_params(self.field)
+        @torch.no_grad()
+        def tan(x, V, p):
+            xb, Vb = x.movedim(0, -1), V.movedim((0, 1), (-1, -2))           # (*batch, D), (*batch, k, D)
+            sh, sc = self.shift.to(xb), self.scale.to(xb)
+            z, W = (xb - sh) / sc, Vb / sc
+            if P is None:
+                g = lambda y: self.field(0.0, y)
+                out = [torch.func.jvp(g, (z,), (W[..., j, :],)) for j in range(W.shape[-2])]
+                fz, JW = out[0][0], torch.stack([o[1] for o in out], -2)
+            else:                                                            # forward mode by hand through Linear/tanh layers
+                a, T = z, W
+                for l in range(0, len(P) - 2, 2):
+                    a = torch.tanh(a @ P[l].T + P[l + 1])
+                    T = (T @ P[l].T) * (1 - a * a).unsqueeze(-2)
+                fz, JW = a @ P[-2].T + P[-1], T @ P[-2].T
+            c = sc / self.time_scale
+            return (c * fz).movedim(-1, 0), (c * JW).movedim((-1, -2), (0, 1))
+        return tan

@@ -1,14 +1,18 @@
-"neural_de: adjoint vs backprop gradients, per-sample grids, constant adjoint memory, SDE steppers, CNF traces, signatures (Chen's identity, hypothesis), the neural_ode forecaster and its checkpoints, bad input, torchdiffeq agreement."
+"neural_de: adjoint vs backprop gradients, the fused MLP kernel (== the generic stepper), per-sample grids, constant adjoint memory, SDE steppers, CNF traces, signatures (Chen's identity, hypothesis), latent ODE, neural CDE, signature regression, hybrid fields, NeuralSystem tangents, the neural_ode forecaster and its checkpoints, bad input, torchdiffeq agreement."
 import math
 
 import pytest
+from dynbook.core import CHECKPOINT_VERSION
 import torch
 from hypothesis import given, settings, strategies as st
 
 from dynbook.core import BadInputError
 from dynbook.forecast import make, available, registry_entry
 from dynbook.neural_de import (odeint, MLPField, saved_bytes, sdeint, reversible_heun_step, reversible_heun_reverse,
-                               cnf, signature, signature_features, chen_product, NeuralODEForecaster, CHECKPOINT_VERSION)
+                               cnf, signature, signature_features, chen_product, NeuralODEForecaster,
+                               LatentODE, ControlPath, cdeint, NeuralCDE, SignatureRegression, HybridField, NeuralSystem)
+from dynbook.core import TrainLog
+from dynbook.invariants import lyapunov_spectrum
 
 D = torch.float64
 
@@ -164,7 +168,114 @@ def test_forecaster_protocol_and_checkpoint(tmp_path):
     m2 = NeuralODEForecaster.load(tmp_path / "m.pt")
     torch.testing.assert_close(m2.predict(x[:10], 7), p, rtol=0, atol=0)
     ck = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert ck["version"] == CHECKPOINT_VERSION
+    assert ck["version"] == CHECKPOINT_VERSION and ck["format"] == "dynbook.neural_ode"
     ck["version"] = 99; torch.save(ck, tmp_path / "bad.pt")
     with pytest.raises(BadInputError, match="version-99"): NeuralODEForecaster.load(tmp_path / "bad.pt")
     with pytest.raises(BadInputError, match="fit"): make("neural_ode").predict(x[:10], 3)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_fused_kernel_equals_generic_stepper(layers, adjoint):
+    f = MLPField(3, hidden=12, layers=layers)
+    y0 = torch.randn(5, 3, dtype=D, requires_grad=True)
+    t = torch.tensor([0.0, 0.3, 0.35, 1.1], dtype=D)
+    ya, yb = (odeint(f, y0, t, substeps=6, adjoint=adjoint, fused=fu) for fu in (True, False))
+    torch.testing.assert_close(ya, yb, rtol=0, atol=1e-13)
+    ga = torch.autograd.grad(ya.cos().sum(), [y0, *f.parameters()])
+    gb = torch.autograd.grad(yb.cos().sum(), [y0, *f.parameters()])
+    for u, v in zip(ga, gb): torch.testing.assert_close(u, v, rtol=1e-11, atol=1e-12)
+
+
+def test_fused_kernel_chunks_and_unbatched():
+    import dynbook.neural_de as nd
+    f = MLPField(2, hidden=8)
+    y0 = torch.randn(3, 2, dtype=D, requires_grad=True)
+    t = torch.tensor([0.0, 1.0], dtype=D)
+    ref = torch.autograd.grad(odeint(f, y0, t, substeps=50, fused=False).sum(), [y0, *f.parameters()])
+    old = nd._CHUNK_ROWS
+    try:
+        nd._CHUNK_ROWS = 4 * 3 * 7                       # chunks of 7 steps: 50 = 7·7 + 1 exercises a partial chunk
+        for adj in (False, True):
+            got = torch.autograd.grad(odeint(f, y0, t, substeps=50, adjoint=adj).sum(), [y0, *f.parameters()])
+            tol = 1e-12 if not adj else 1e-8
+            for u, v in zip(got, ref): torch.testing.assert_close(u, v, rtol=tol, atol=tol)
+    finally: nd._CHUNK_ROWS = old
+    with torch.no_grad():
+        torch.testing.assert_close(odeint(f, y0[0], t, substeps=5), odeint(f, y0[0], t, substeps=5, fused=False), rtol=0, atol=1e-14)
+    with pytest.raises(BadInputError, match="fused=True needs"): odeint(f, y0, t, method="euler", fused=True)
+    with pytest.raises(BadInputError, match="dtype torch.float32"): odeint(f, y0.float(), t.float(), fused=True)   # dtype mismatch
+
+
+def test_latent_ode_terms_and_bad_input():
+    torch.manual_seed(0)
+    m = LatentODE(2, latent=3, hidden=8, enc_hidden=8)
+    x, t = torch.randn(4, 5, 2), torch.rand(4, 5).cumsum(1)
+    mu, lv = m.encoder(x, t)
+    assert mu.shape == lv.shape == (4, 3)
+    ref = torch.distributions.kl_divergence(torch.distributions.Normal(mu, (0.5 * lv).exp()), torch.distributions.Normal(0., 1.)).sum(1).mean()
+    _, parts = m.loss(x, t, gen=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(parts["kl"], ref.detach(), rtol=1e-5, atol=1e-6)
+    assert m.predict(x, t, t[:, -1:] + torch.tensor([[0.5, 1.0]])).shape == (4, 2, 2)
+    with pytest.raises(BadInputError, match="after each series' last observation"): m.predict(x, t, t[:, :2])
+    with pytest.raises(BadInputError, match=r"\(B, K, d\)"): m.loss(x[0], t[0])
+    with pytest.raises(BadInputError, match="strictly increasing"): m.loss(x, t.flip(1))
+    with pytest.raises(BadInputError, match="obs_std"): LatentODE(2, obs_std=0)
+    log = m.fit(x, t, steps=3, batch_size=2)
+    assert isinstance(log, TrainLog) and len(log) == 3
+
+
+@pytest.mark.parametrize("kind", ["linear", "hermite"])
+def test_cde_constant_field_identity(kind):
+    g = torch.Generator().manual_seed(1)
+    t = torch.rand(3, 7, generator=g, dtype=D).cumsum(1); x = torch.randn(3, 7, 2, generator=g, dtype=D)
+    P = ControlPath(x, t, kind)
+    A = torch.randn(3, 4, 3, generator=g, dtype=D); z0 = torch.randn(3, 4, dtype=D)
+    z = cdeint(lambda z: A, z0, P, substeps=1)
+    torch.testing.assert_close(z[:, -1], z0 + (A @ (P.X[:, -1] - P.X[:, 0])[..., None])[..., 0], rtol=0, atol=1e-12)
+    # a CDE driven by the time channel alone is an ODE: dz = f(z) dt
+    Pt = ControlPath(torch.zeros(1, 5, 1, dtype=D), torch.linspace(0, 1, 5, dtype=D), kind)
+    zt = cdeint(lambda z: torch.cat([-z[..., None], torch.zeros_like(z[..., None])], -1), torch.ones(1, 1, dtype=D), Pt, substeps=20)
+    torch.testing.assert_close(zt[0, :, 0], torch.exp(-torch.linspace(0, 1, 5, dtype=D)), rtol=0, atol=1e-9)
+    assert NeuralCDE(3, out=2, dtype=D)(P).shape == (3, 2)
+    with pytest.raises(BadInputError, match="K >= 2"): ControlPath(x[:, :1], t[:, :1])
+    with pytest.raises(BadInputError, match="z0 must be"): cdeint(lambda z: A, z0[:2], P)
+
+
+def test_signature_regression_recovers_linear_functional():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(300, 6, 2, generator=g, dtype=D).cumsum(1); t = torch.rand(300, 6, generator=g, dtype=D).cumsum(1)
+    sr = SignatureRegression(depth=2, alpha=1e-10)
+    F = sr.features(x, t)
+    w = torch.randn(F.shape[1], generator=g, dtype=D)
+    y = F @ w + 0.5
+    sr.fit(x, t, y)
+    torch.testing.assert_close(sr.predict(x[:20], t[:20]), y[:20], rtol=1e-6, atol=1e-6)
+    with pytest.raises(BadInputError, match="fit the regression first"): SignatureRegression().predict(x, t)
+
+
+def test_hybrid_field_starts_at_known_model_and_trains():
+    known = lambda t, y: -y
+    h = HybridField(known, MLPField(2, 8))
+    y = torch.randn(4, 2, dtype=D)
+    torch.testing.assert_close(h(0.0, y), -y, rtol=0, atol=0)
+    odeint(h, y, torch.tensor([0.0, 0.5], dtype=D)).sum().backward()
+    assert h.correction.net[-1].weight.grad is not None and float(h.correction.net[-1].weight.grad.abs().sum()) > 0
+
+
+def test_neural_system_tangent_and_trace():
+    A = torch.tensor([[-0.5, 0.3], [0.1, 0.2]], dtype=D)
+    ns = NeuralSystem(lambda t, z: z @ A.T, x0=[1.0, 0.0], dt=0.01)
+    assert abs(float(lyapunov_spectrum(ns, 100, k=2, transient=0).exponents.sum()) - float(A.trace())) < 1e-8
+    f = MLPField(2, 8)
+    kw = dict(x0=[0.3, 0.1], shift=[0.5, -0.5], scale=[2.0, 0.5], time_scale=0.2)
+    a, b = NeuralSystem(f, **kw), NeuralSystem(lambda t, z: f(t, z), **kw)
+    x, V = torch.randn(2, 4, dtype=D), torch.randn(2, 2, 4, dtype=D)
+    for u, v in zip(a.tangent_rule(x, V, None), b.tangent_rule(x, V, None)): torch.testing.assert_close(u, v, rtol=1e-12, atol=1e-12)
+    with pytest.raises(BadInputError, match="scale and time_scale"): NeuralSystem(f, x0=[0.0, 0.0], time_scale=0)
+
+
+def test_forecaster_uses_shared_training_loop():
+    th = torch.linspace(0, 6, 120, dtype=D)
+    m = make("neural_ode", steps=5, hidden=8).fit(torch.stack([th.cos(), th.sin()], 1), 0.05)
+    assert isinstance(m.log_, TrainLog) and len(m.losses_) == 5
