@@ -371,14 +371,17 @@ def test_find_attractors_on_logistic():
 def test_synchrony_sweep_batched_equals_single_runs():
     net = map_network("chialvo", "ring_star", n=4, eps=0.01, eps2=0.0)
     vals = torch.tensor([0.0, 0.15], dtype=F64)
-    sw = synchrony_sweep(net, "eps_star", vals, n_starts=3, n_steps=400, transient=200, params={"k": 0.03}, seed=5)
+    # short runs: a batch of 6 and one of 3 can round exp differently (vector loop vs scalar tail) and the chaotic
+    # units amplify one ulp; 80 iterates keep that far below the tolerance
+    sw = synchrony_sweep(net, "eps_star", vals, n_starts=3, n_steps=60, transient=20, params={"k": 0.03}, seed=5)
     x0 = net.x0 + 0.5 * (2 * torch.rand(2, 3, net.dim, generator=torch.Generator().manual_seed(5), dtype=F64) - 1)
     for i in range(2):
-        tr = simulate(net, 400, x0=x0[i], params={"eps_star": float(vals[i]), "k": 0.03}, transient=200)
+        tr = simulate(net, 60, x0=x0[i], params={"eps_star": float(vals[i]), "k": 0.03}, transient=20)
         s = synchrony(tr)
         torch.testing.assert_close(sw.cross_correlation[i], s.cross_correlation, rtol=0, atol=1e-10)
         torch.testing.assert_close(sw.order_parameter[i], s.order_parameter, rtol=0, atol=1e-10)
-    assert bool((sw.cross_correlation[1] > 0.999).all())
+    long = synchrony_sweep(net, "eps_star", vals, n_starts=3, n_steps=400, transient=200, params={"k": 0.03}, seed=5)
+    assert bool((long.cross_correlation[1] > 0.999).all())
     bad = synchrony_sweep(map_network("chialvo", "chain", n=2), "eps", [5.0], n_starts=2, n_steps=400, transient=0)
     assert bool(bad.info["blown_up"].all()) and bool(bad.order_parameter.isnan().all())
 
