@@ -14,15 +14,13 @@ import numpy as np
 import torch
 from torch.func import jacfwd, jacrev, vmap
 
-from .core import BadInputError, TrainLog, as_tensor, check_int, train
+from .core import BadInputError, TrainLog, as_tensor, check_int, load_checkpoint, save_checkpoint, train
+from .forecast import relative_l2
 
 # %% auto #0
-__all__ = ['CHECKPOINT_VERSION', 'derivatives', 'fourier_features', 'PINN', 'relative_l2', 'Collocation', 'causal_weights',
-           'PINNResult', 'train_pinn']
+__all__ = ['derivatives', 'fourier_features', 'PINN', 'Collocation', 'causal_weights', 'PINNResult', 'train_pinn']
 
 # %% ../nbs/11_pinn.ipynb #bfe5d6f8
-CHECKPOINT_VERSION = 1
-
 def _points(z, name:str="z", dim:int=None) -> torch.Tensor:
     "Points `(P, d)` (a 1-D `(P,)` array is read as P points in one dimension) as a finite tensor."
     z = as_tensor(z, name=name)
@@ -157,28 +155,15 @@ class PINN(torch.nn.Module):
 
     def save(self, path):
         "Write a versioned checkpoint (configuration and weights; not the `initial` callable)."
-        torch.save({"format": "dynbook.pinn", "version": CHECKPOINT_VERSION, "config": self.config,
-                    "hard_initial": self.initial is not None, "state_dict": self.state_dict()}, path)
+        save_checkpoint(path, "dynbook.pinn", config=self.config, hard_initial=self.initial is not None, state_dict=self.state_dict())
 
     @classmethod
     def load(cls, path, initial:Callable=None) -> "PINN":
-        "Read a checkpoint written by `save` (`torch.load(weights_only=True)`); pass the same `initial` again if the model had one."
-        ck = torch.load(path, weights_only=True)
-        if not isinstance(ck, dict) or ck.get("format") != "dynbook.pinn": raise BadInputError(f"{path} is not a dynbook PINN checkpoint")
-        if ck.get("version") != CHECKPOINT_VERSION:
-            raise BadInputError(f"{path} is a version-{ck.get('version')} checkpoint; this dynbook reads version {CHECKPOINT_VERSION}")
+        "Read a checkpoint written by `save` (`dynbook.core.load_checkpoint`); pass the same `initial` again if the model had one."
+        ck = load_checkpoint(path, "dynbook.pinn")
         if ck["hard_initial"] and initial is None: raise BadInputError(f"{path} was saved with a hard initial condition: pass initial=… again")
         m = cls(initial=initial, **ck["config"]); m.load_state_dict(ck["state_dict"])
         return m
-
-# %% ../nbs/11_pinn.ipynb #04de4ed8
-def relative_l2(pred, true) -> float:
-    "‖pred − true‖₂ / ‖true‖₂ over all entries."
-    p, t = as_tensor(pred, name="pred", dtype=torch.float64), as_tensor(true, name="true", dtype=torch.float64)
-    if p.numel() != t.numel(): raise BadInputError(f"pred and true must have the same number of entries, got {tuple(p.shape)} and {tuple(t.shape)}")
-    n = float(torch.linalg.vector_norm(t))
-    if n == 0: raise BadInputError("true is identically zero: the relative error is undefined")
-    return float(torch.linalg.vector_norm(p.reshape(-1) - t.reshape(-1))) / n
 
 # %% ../nbs/11_pinn.ipynb #1cc68cb6
 def _check_chunks(z, dim:int=None, name:str="collocation") -> torch.Tensor:
@@ -293,8 +278,11 @@ class PINNResult:
         return self.model(_points(z, dim=getattr(self.model, "dim", None)).float())
 
     def error(self, z, true) -> float:
-        "Relative L2 error against the true solution `true` `(P, m)` at points `z`."
-        return relative_l2(self.predict(z), true)
+        "Relative L2 error (`dynbook.forecast.relative_l2`) against the true solution `true` `(P, m)` (or `(P,)` for m = 1) at points `z`."
+        p = self.predict(z).double()
+        t = as_tensor(true, name="true", dtype=torch.float64)
+        if t.numel() != p.numel(): raise BadInputError(f"true must hold {tuple(p.shape)} values (points × outputs), got shape {tuple(t.shape)}")
+        return float(relative_l2(p, t.reshape(p.shape)))
 
     def weights(self, eps:float=None) -> torch.Tensor:
         "Causal weights of the final chunk losses at `eps` (default: the last of the schedule)."
@@ -348,6 +336,7 @@ def train_pinn(model:torch.nn.Module,  # the network u(z), e.g. a `PINN`
                lr:float=1e-3,          # initial learning rate (cosine-decayed)
                clip:float=None,        # gradient-norm clipping
                progress:bool=False,    # a progress bar
+               stop_when_converged:bool=False, # causal only: end training at the step where min w > δ holds at the largest ε
               ) -> PINNResult:
     "Train a PINN on the mean residual loss of M temporal chunks, plain or with causal weights w_i = exp(−ε Σ_{k<i} L_k)."
     if not isinstance(model, torch.nn.Module): raise BadInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -366,6 +355,7 @@ def train_pinn(model:torch.nn.Module,  # the network u(z), e.g. a `PINN`
     if not (0 < delta < 1): raise BadInputError(f"delta must be in (0, 1), got {delta!r}")
     w = {"ic": 1.0, "bc": 1.0, **(weights or {})}
     if set(w) - {"ic", "bc"}: raise BadInputError(f"weights takes the keys 'ic' and 'bc', got {sorted(set(w) - {'ic', 'bc'})}")
+    if stop_when_converged and not eps: raise BadInputError("stop_when_converged needs causal training (causal=ε or a schedule): a plain PINN has no convergence criterion")
     state = dict(level=0, converged_at={})
 
     def chunk_losses(z):
@@ -395,7 +385,8 @@ def train_pinn(model:torch.nn.Module,  # the network u(z), e.g. a `PINN`
                 loss = loss + w[name] * parts[name]
         return loss, parts
 
-    log = train(model, loss_fn, steps, lr=lr, clip=clip, progress=progress, desc="train_pinn")
+    stop = (lambda step, loss, parts: eps[-1] in state["converged_at"]) if stop_when_converged else None
+    log = train(model, loss_fn, steps, lr=lr, clip=clip, progress=progress, desc="train_pinn", stop=stop)
     z = col(0)
     with torch.no_grad(): Lf = chunk_losses(z).detach().double()
     return PINNResult(model, log, eps, float(delta), dict(state["converged_at"]), z[..., 0].double().mean(1), Lf)

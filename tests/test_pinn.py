@@ -7,8 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from dynbook.core import BadInputError
-from dynbook.pinn import (PINN, Collocation, PINNResult, causal_weights, derivatives, fourier_features, relative_l2,
-                          train_pinn)
+from dynbook.pinn import PINN, Collocation, PINNResult, causal_weights, derivatives, fourier_features, train_pinn
 
 B2 = [(0.0, 1.0), (0.0, 2 * math.pi)]
 
@@ -73,7 +72,7 @@ def test_hard_constraints_exact_and_checkpoint(tmp_path):
     torch.testing.assert_close(back(z), net(z), atol=0, rtol=0)
     with pytest.raises(BadInputError, match="pass initial"): PINN.load(tmp_path / "m.pt")
     torch.save({"format": "other"}, tmp_path / "x.pt")
-    with pytest.raises(BadInputError, match="not a dynbook PINN"): PINN.load(tmp_path / "x.pt")
+    with pytest.raises(BadInputError, match="not a dynbook.pinn checkpoint"): PINN.load(tmp_path / "x.pt")
     ck = torch.load(tmp_path / "m.pt", weights_only=True); ck["version"] = 99; torch.save(ck, tmp_path / "v.pt")
     with pytest.raises(BadInputError, match="version-99"): PINN.load(tmp_path / "v.pt", initial=u0)
 
@@ -129,9 +128,36 @@ def test_soft_initial_condition_is_fitted():
     assert float(r.log.components["ic"][-1]) < 1e-3
 
 
-def test_relative_l2():
-    assert relative_l2([3.0, 4.0], [0.0, 5.0]) == pytest.approx(math.sqrt(9 + 1) / 5)
-    with pytest.raises(BadInputError, match="identically zero"): relative_l2([1.0], [0.0])
+def test_error_is_forecast_relative_l2():
+    "PINNResult.error is dynbook.forecast.relative_l2 of the prediction, accepting (P,) or (P, 1) truths."
+    from dynbook.forecast import relative_l2
+    net = PINN(B2, width=8, depth=1, seed=0)
+    r = PINNResult(net, None, (), 0.99, {}, torch.zeros(1), torch.zeros(1))
+    z = torch.rand(30, 2); true = torch.sin(z[:, 1]).double()
+    with torch.no_grad(): p = net(z).double()[:, 0]
+    e = float(torch.linalg.vector_norm(p - true) / torch.linalg.vector_norm(true))
+    assert r.error(z, true) == pytest.approx(e, rel=1e-9) and r.error(z, true[:, None]) == pytest.approx(e, rel=1e-9)
+    assert r.error(z, true) == pytest.approx(float(relative_l2(p, true)), rel=1e-12)
+    with pytest.raises(BadInputError, match="must hold"): r.error(z, true[:5])
+    with pytest.raises(BadInputError, match="identically zero"): r.error(z, torch.zeros(30))
+
+
+def test_stop_when_converged():
+    "Training ends at the step where min w > δ first holds at the last ε; the full budget otherwise."
+    def res(model, z):
+        u, J = derivatives(model, z)
+        return J[:, 0, 0] + u[:, 0]
+    def run(stop):
+        net = PINN([(0.0, 2.0)], width=16, depth=2, initial=lambda s: torch.ones(*s.shape[:-1], 1), seed=0)
+        return train_pinn(net, res, Collocation([(0.0, 2.0)], 8, 8, random=True, seed=0), causal=[0.01, 0.1, 1.0],
+                          steps=600, lr=1e-2, stop_when_converged=stop)
+    r = run(True)
+    assert r.converged and len(r.log) == r.converged_at[1.0] + 1 < 600
+    assert float(r.log.components["min_w"][-1]) > 0.99 and float(r.log.components["eps"][-1]) == 1.0
+    before = r.log.components["min_w"][:-1][r.log.components["eps"][:-1] == 1.0]
+    assert before.numel() == 0 or float(before.max()) <= 0.99                # it did stop at the first such step
+    full = run(False)
+    assert len(full.log) == 600 and full.converged_at == r.converged_at    # identical trajectory up to the stop
 
 
 def _res(model, z):
@@ -159,6 +185,7 @@ def _res(model, z):
     (dict(residual="u_t"), "residual must be a callable"),
     (dict(model=lambda z: z), "torch.nn.Module"),
     (dict(steps=0), "steps must be an integer"),
+    (dict(stop_when_converged=True), "needs causal training"),
 ])
 def test_train_pinn_bad_input(kwargs, match):
     args = dict(model=PINN(B2, width=4, depth=1), residual=_res, collocation=Collocation(B2, 3, 4), steps=1)
