@@ -16,11 +16,6 @@ from _common import best_time, cpu_model
 from dynbook.invariants import sample_entropy
 
 
-def best(f, repeats):
-    "Best wall time of `repeats` calls after a warm-up call."
-    return best_time(f, repeats)[0]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=20000)
@@ -30,12 +25,12 @@ def main():
     x = np.random.default_rng(0).standard_normal(a.n)
     xt = torch.from_numpy(x)
     print(f"CPU: {cpu_model()}, n = {a.n}, best of {a.repeats}")
-    print(f"dynbook sample_entropy: {sample_entropy(xt):.12f}  {best(lambda: sample_entropy(xt), a.repeats):.4f} s")
+    print(f"dynbook sample_entropy: {sample_entropy(xt):.12f}  {best_time(lambda: sample_entropy(xt), a.repeats)[0]:.4f} s")
     try:
         import antropy
     except ImportError:
         print("antropy not installed"); return
-    print(f"antropy sample_entropy: {antropy.sample_entropy(x):.12f}  {best(lambda: antropy.sample_entropy(x), a.repeats):.4f} s")
+    print(f"antropy sample_entropy: {antropy.sample_entropy(x):.12f}  {best_time(lambda: antropy.sample_entropy(x), a.repeats)[0]:.4f} s")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,6 @@ from _common import best_time, cpu_model
 from dynbook.koopman import dmd
 
 
-def best(f, repeats):
-    "Best wall time of `repeats` calls after a warm-up call."
-    return best_time(f, repeats)[0]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--d", type=int, default=2048)
@@ -36,7 +31,7 @@ def main():
     xt = torch.from_numpy(x)
     print(f"CPU: {cpu_model()}, d = {a.d}, m = {a.m}, rank = {a.rank}, best of {a.repeats}")
     ours = dmd(xt, rank=a.rank, dt=0.05)
-    print(f"dynbook dmd: {best(lambda: dmd(xt, rank=a.rank, dt=0.05), a.repeats):.3f} s")
+    print(f"dynbook dmd: {best_time(lambda: dmd(xt, rank=a.rank, dt=0.05), a.repeats)[0]:.3f} s")
     try:
         import pydmd
     except ImportError:
@@ -44,7 +39,7 @@ def main():
     f = lambda: pydmd.DMD(svd_rank=a.rank, exact=True).fit(x.T)
     ref = f()
     D = np.abs(ours.eigenvalues.numpy()[:, None] - np.asarray(ref.eigs)[None])
-    print(f"pydmd DMD:   {best(f, a.repeats):.3f} s   max eigenvalue difference {max(D.min(0).max(), D.min(1).max()):.2e}")
+    print(f"pydmd DMD:   {best_time(f, a.repeats)[0]:.3f} s   max eigenvalue difference {max(D.min(0).max(), D.min(1).max()):.2e}")
 
 
 if __name__ == "__main__":
