@@ -16,21 +16,8 @@ import time
 
 import torch
 
-from _common import best_time, cpu_model, sync
+from _common import alternate, cpu_model, sync
 from dynbook.neural_de import odeint, MLPField
-
-
-def alternate(fns, repeats, device):
-    """Best wall time and best CPU time (this process's, `time.process_time`) of each function over `repeats` rounds
-    that call each once, in turn (after one warm-up call each). On a shared machine the CPU time is the steadier figure."""
-    for f in fns: f()
-    wall, cpu = [float("inf")] * len(fns), [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, f in enumerate(fns):
-            c0 = time.process_time()
-            wall[i] = min(wall[i], best_time(f, 1, device, warmup=False)[0])
-            cpu[i] = min(cpu[i], time.process_time() - c0)
-    return wall, cpu
 
 
 def main():
@@ -69,7 +56,8 @@ def main():
         g1, g2 = grads(ours[mode]), grads(theirs[mode])
         diff = float((g1 - g2).norm() / g2.norm())
         fns = [lambda: grads(ours[mode]), lambda: grads(theirs[mode])] + ([lambda: grads(generic[mode])] if a.generic else [])
-        ts, cs = alternate(fns, a.repeats, dev)
+        ws, cs = alternate(fns, a.repeats, dev)
+        ts, cs = [min(w) for w in ws], [min(c) for c in cs]
         t1, t2 = ts[:2]
         print(f"{mode:9s} forward+backward: dynbook {t1 * 1e3:8.1f} ms   torchdiffeq {t2 * 1e3:8.1f} ms   "
               f"speed-up {t2 / t1:4.2f}x (CPU time {cs[0] * 1e3:.0f} vs {cs[1] * 1e3:.0f} ms: {cs[1] / cs[0]:4.2f}x)   relative gradient difference {diff:.1e}"

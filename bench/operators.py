@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from _common import best_time, cpu_model
+from _common import alternate, best_time, cpu_model
 from dynbook.operators import FNO, gaussian_random_field, spectral_conv
 from dynbook.simulate import simulate
 from dynbook.systems import get
@@ -79,11 +79,8 @@ def main():
         s_comp = step_fn(comp, x, y, comp._run)
         t0 = time.perf_counter(); s_comp(); t_first = time.perf_counter() - t0
         runs["dynbook FNO (compiled)"] = s_comp
-    for s in runs.values(): s()   # warm-up
-    best = {k: float("inf") for k in runs}
-    for _ in range(a.repeats):       # alternate: every round times each implementation once
-        for k, s in runs.items():
-            best[k] = min(best[k], best_time(per_step(s, a.steps), 1, warmup=False)[0] / a.steps)
+    walls, _ = alternate([per_step(s, a.steps) for s in runs.values()], a.repeats)   # every round times each once
+    best = {k: min(w) / a.steps for k, w in zip(runs, walls)}
     for k, v in best.items(): print(f"  {k:26s} {1e3 * v:8.1f} ms/step")
     if "neuraloperator FNO" in best:
         print(f"  neuraloperator / dynbook eager = {best['neuraloperator FNO'] / best['dynbook FNO (eager)']:.2f}x")

@@ -23,14 +23,14 @@ import os
 os.environ["OMP_NUM_THREADS"] = "1"          # before numpy / torch are imported
 os.environ["MKL_NUM_THREADS"] = "1"
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
-import argparse, itertools, json, time, warnings
+import argparse, itertools, json, warnings
 
 import numpy as np
 import torch
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore")
 
-from _common import cpu_model
+from _common import alternate, cpu_model
 from dynbook.systems import get
 from dynbook.simulate import simulate
 from dynbook.forecast import valid_prediction_time
@@ -105,10 +105,8 @@ def main():
             lib.fit(train, sr, s_in, ridge)
             val.append((float(np.median(vpts(lib.predict(vc), vt, lam))), (sr, s_in, ridge)))
         best[lib.name] = max(val, key=lambda v: v[0])
-    times = {lib.name: [] for lib in libs}
-    for _ in range(a.repeats):                      # alternate the two libraries: the same machine load for both
-        for lib in libs:
-            t0 = time.perf_counter(); lib.fit(train, *best[lib.name][1]); times[lib.name].append(time.perf_counter() - t0)
+    walls, _ = alternate([lambda lib=lib: lib.fit(train, *best[lib.name][1]) for lib in libs], a.repeats, warmup=False)
+    times = {lib.name: w for lib, w in zip(libs, walls)}   # alternated: the same machine load for both libraries
     for lib in libs:
         best_v, b = best[lib.name]
         v = vpts(lib.predict(tc), tt, lam)

@@ -21,7 +21,7 @@ import argparse, json, math, time
 import torch
 torch.set_num_threads(1)
 
-from _common import best_time, cpu_model
+from _common import alternate, best_time, cpu_model
 from dynbook.ssm import selective_scan, selective_scan_ref
 
 
@@ -51,10 +51,7 @@ def main():
         steady, _ = best_time(par, 1, warmup=False)
         y_ser = ser()
         y_ref = ref()
-        t_ref, t_par, t_eag, t_ser = [], [], [], []
-        for _ in range(a.repeats):                          # alternate: load changes hit all
-            t_ref.append(best_time(ref, 1, warmup=False)[0]); t_par.append(best_time(par, 1, warmup=False)[0])
-            t_ser.append(best_time(ser, 1, warmup=False)[0]); t_eag.append(best_time(eag, 1, warmup=False)[0])
+        (t_ref, t_par, t_ser, t_eag), _ = alternate([ref, par, ser, eag], a.repeats, warmup=False)   # load changes hit all
         y_eag = eag()
     err = float((y_par - y_ref).abs().max() / y_ref.abs().max())
     err_e = float((y_eag - y_ref).abs().max() / y_ref.abs().max())
