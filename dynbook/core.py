@@ -17,8 +17,8 @@ import torch
 
 # %% auto #0
 __all__ = ['CHECKPOINT_VERSION', 'DynbookError', 'BadInputError', 'IntegrationError', 'NonConvergenceError', 'suggest',
-           'resolve_device', 'resolve_dtype', 'as_tensor', 'check_int', 'bibliography', 'cite', 'TrainLog', 'train',
-           'save_checkpoint', 'load_checkpoint']
+           'resolve_device', 'resolve_dtype', 'as_tensor', 'check_int', 'bibliography', 'cite', 'TrainLog',
+           'total_norm', 'train', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #e111c73b
 class DynbookError(Exception):
@@ -143,6 +143,12 @@ class TrainLog:
         ax[0].set(xlabel="step", title="loss"); ax[1].set(xlabel="step", title="gradient norm")
         return ax
 
+def total_norm(tensors) -> torch.Tensor:
+    "The 2-norm of all entries of several tensors together (None entries skipped), in float64: the total gradient norm."
+    ts = [t.detach().double() for t in tensors if t is not None]
+    if not ts: return torch.zeros((), dtype=torch.float64)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in ts]))
+
 def train(params,                  # the parameters to optimise (an iterable of tensors, or a `torch.nn.Module`)
           loss_fn,                 # `loss_fn(step)` → loss tensor, or `(loss, {name: component})`
           steps:int,               # optimiser steps
@@ -179,8 +185,7 @@ def train(params,                  # the parameters to optimise (an iterable of 
         if not torch.isfinite(loss.detach()).all():
             raise NonConvergenceError(f"{desc}: the loss is {float(loss.detach())} at step {k}; lower lr, set clip, or check the data")
         loss.backward()
-        grads = [p.grad for p in params if p.grad is not None]
-        gn = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach().double()) for g in grads])) if grads else torch.zeros((), dtype=torch.float64)
+        gn = total_norm(p.grad for p in params)
         if clip is not None: torch.nn.utils.clip_grad_norm_(params, clip)
         opt.step()
         if sched is not None: sched.step()

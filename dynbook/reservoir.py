@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 
-from .core import BadInputError, TrainLog, as_tensor, check_int, suggest, train
+from .core import BadInputError, TrainLog, as_tensor, check_int, suggest, total_norm, train
 from .forecast import Forecaster, histogram_kl, register, ridge_regression
 
 # %% auto #0
@@ -534,7 +534,7 @@ def gradient_norm(model:torch.nn.Module,   # the model
     "The total gradient norm ‖∂loss/∂θ‖ over the model's parameters (the gradients are not kept)."
     ps = [p for p in model.parameters() if p.requires_grad]
     gs = torch.autograd.grad(loss_fn(), ps, allow_unused=True)
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.double()) for g in gs if g is not None])))
+    return float(total_norm(gs))
 
 # %% ../nbs/09_reservoir.ipynb #a90a3f55
 @register("gtf_rnn", family="reservoir", citation="hess2023")
