@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import BadInputError, as_tensor, check_int, train, save_checkpoint, load_checkpoint
-from .forecast import Forecaster, register
+from .forecast import Forecaster, register, ridge_regression
 from . import kernels
 
 # %% auto #0
@@ -544,7 +544,7 @@ class LTCCell(nn.Module):
 
 # %% ../nbs/10_ssm.ipynb #87505c4e
 class HiPPOProphecy:
-    "In-context next-state prediction with the HiPPO-Prophecy construction (Arangath Joseph et al. 2024): a LegT SSM with a derivative read-out, no training."
+    "In-context next-state prediction with the HiPPO-Prophecy construction (Arangath Joseph et al. 2024): a LegT SSM with a derivative read-out, no training; or its read-out fitted in context."
     def __init__(self,
                  dt:float,              # sampling step Δ
                  N:int=4,               # Legendre coefficients per channel
@@ -582,10 +582,17 @@ class HiPPOProphecy:
 
     def forecast(self, context,        # `(..., T, d)`
                  horizon:int,          # steps to predict
+                 readout:str="taylor", # 'taylor': the construction's derivative read-out, fed back; 'context': read-outs fitted in context
+                 alpha:float=0.0,      # ridge penalty α of the in-context fit (`readout="context"`)
                 ) -> torch.Tensor:
-        "The next `horizon` states `(..., horizon, d)`, each prediction fed back as the next input."
+        """The next `horizon` states `(..., horizon, d)`. `readout="taylor"`: the construction, each prediction fed back as
+        the next input (nothing is fitted). `readout="context"`: the same SSM with its read-out set by the context — for
+        each k = 1 … `horizon` the increment x(t+k) − x(t) ≈ W_k [x(t), c(t)] + b_k (c(t): the LegT coefficients of every
+        channel) is fitted by `ridge_regression` on the pairs the context itself holds, then read out once at the present."""
         x = self._series(context)
         horizon = check_int(horizon, "horizon", 1)
+        if readout not in ("taylor", "context"): raise BadInputError(f"readout must be 'taylor' or 'context', got {readout!r}")
+        if readout == "context": return self._context_forecast(x, horizon, alpha)
         c = self.coefficients(x)[..., -1, :, :]
         f, out = x[..., -1, :], []
         for _ in range(horizon):
@@ -593,6 +600,21 @@ class HiPPOProphecy:
             c = c @ self.Ad.mT + f[..., None] * self.Bd
             out.append(f)
         return torch.stack(out, -2)
+
+    def _context_forecast(self, x, horizon, alpha):
+        T, d = x.shape[-2:]
+        feats = torch.cat([x, self.coefficients(x).flatten(-2)], -1)      # (..., T, d + dN)
+        w, p = math.ceil(self.theta / self.dt - 1e-9), feats.shape[-1]     # w: samples before the first full window
+        if T - w - horizon < p + 1:
+            raise BadInputError(f"readout='context' with horizon {horizon} needs at least {w + horizon + p + 1} context samples "
+                                f"(a window of {w}, then {p + 1} pairs for {p} features), got {T}")
+        fb, xb = feats.reshape(-1, T, p), x.reshape(-1, T, d)
+        out = torch.empty(fb.shape[0], horizon, d, dtype=x.dtype)
+        for i in range(fb.shape[0]):
+            for k in range(1, horizon + 1):
+                W, b = ridge_regression(fb[i, w:T - k], xb[i, w + k:] - xb[i, w:T - k], alpha=alpha)
+                out[i, k - 1] = xb[i, -1] + fb[i, -1] @ W + b
+        return out.reshape(*x.shape[:-2], horizon, d)
 
     def __repr__(self): return f"HiPPOProphecy(N={self.op.N}, theta={self.theta:g}, dt={self.dt:g})"
 

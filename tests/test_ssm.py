@@ -176,6 +176,39 @@ def test_prophecy_derivative_of_polynomial():
     assert float((d[500:] - 2 * t[500:]).abs().max()) < 5e-3
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.floats(1.0, 30.0), st.floats(1.0, 30.0), st.floats(0, 6.3), st.floats(0.1, 5.0))
+def test_prophecy_context_readout_exact_on_sinusoids(w1, w2, phase, amp):
+    "a sinusoid's future is a linear function of its present LegT state, so the in-context read-outs are exact"
+    t = torch.arange(630, dtype=torch.float64) * 0.01
+    x = torch.stack([amp * torch.sin(w1 * t + phase), torch.cos(w2 * t) + 0.5 * torch.sin(w1 * t)], -1)
+    fc = HiPPOProphecy(0.01, N=4).forecast(x[:600], 30, readout="context")
+    assert float((fc - x[600:]).abs().max()) < 1e-7 * max(amp, 1.5)
+
+
+def test_prophecy_context_readout_beats_persistence_on_lorenz():
+    x = simulate("lorenz63", 8000, dt=0.01, x0=torch.tensor([-5.0, 3.0, 30.0], dtype=torch.float64), transient=500, compile=False).x
+    starts = range(0, 8000 - 1050, 350)
+    ctx = torch.stack([x[s:s + 1000] for s in starts])
+    tgt = torch.stack([x[s + 1000:s + 1050] for s in starts])
+    fc = HiPPOProphecy(0.01, N=4).forecast(ctx, 50, readout="context")
+    for h in (1, 5, 20, 50):
+        e_p = ((fc[:, h - 1] - tgt[:, h - 1]) ** 2).mean()
+        e_0 = ((ctx[:, -1] - tgt[:, h - 1]) ** 2).mean()
+        assert e_p < e_0, (h, float(e_p), float(e_0))
+
+
+def test_prophecy_bad_input():
+    p = HiPPOProphecy(0.01, N=4)
+    x = torch.randn(200, 3, dtype=torch.float64)
+    with pytest.raises(BadInputError, match="readout must be"): p.forecast(x, 5, readout="ridge")
+    with pytest.raises(BadInputError, match="needs at least"): p.forecast(x[:40], 30, readout="context")
+    with pytest.raises(BadInputError, match="horizon"): p.forecast(x, 0, readout="context")
+    bad = x.clone(); bad[7, 1] = float("nan")
+    with pytest.raises(BadInputError, match="NaN"): p.forecast(bad, 5, readout="context")
+    with pytest.raises(BadInputError, match="dt must be"): HiPPOProphecy(-0.01)
+
+
 # ---------------------------------------------------------------- Lyapunov exponents of a recurrence
 def test_recurrence_lyapunov_linear_map():
     "a fixed linear map: the exponents are the log-moduli of its eigenvalues"
