@@ -21,9 +21,9 @@ from .forecast import Forecaster, register, ridge_regression, check_trajectories
 # %% auto #0
 __all__ = ['DMDResult', 'dmd', 'delay_dmd', 'DMDcResult', 'dmdc', 'Dictionary', 'Monomials', 'Polynomial', 'Fourier', 'RBF',
            'RandomFourier', 'Indicator', 'EDMDResult', 'edmd', 'residuals', 'KernelFeatures', 'kernel_edmd',
-           'euler_maruyama', 'ImpliedTimescales', 'implied_timescales', 'DMDDelay', 'EDMDForecaster',
-           'KoopmanAutoencoder', 'train_koopman_autoencoder', 'KoopmanAEForecaster', 'unroll_linear',
-           'ControlledKoopmanAutoencoder', 'train_controlled_koopman']
+           'ImpliedTimescales', 'implied_timescales', 'DMDDelay', 'EDMDForecaster', 'KoopmanAutoencoder',
+           'train_koopman_autoencoder', 'KoopmanAEForecaster', 'unroll_linear', 'ControlledKoopmanAutoencoder',
+           'train_controlled_koopman']
 
 # %% ../nbs/07_koopman.ipynb #06bb9226
 def _snapshots(x, y=None, name:str="x") -> tuple:
@@ -502,33 +502,6 @@ def kernel_edmd(x, y=None,           # snapshots, as in `edmd`
     res.citation = "williams2015kernel"
     return res
 
-# %% ../nbs/07_koopman.ipynb #c51ad0ee
-def euler_maruyama(drift:Callable,     # f(x) for a batch `(B, d)` → `(B, d)`
-                   x0,                 # initial states `(B, d)` (or `(d,)`)
-                   dt:float,           # time step
-                   steps:int,          # number of steps
-                   noise:float,        # σ in dX = f(X) dt + σ dW (a number or `(d,)`)
-                   save_every:int=1,   # keep every k-th state
-                   seed:int=0,         # seeds the Brownian increments
-                  ) -> torch.Tensor:
-    """Euler–Maruyama for dX = f(X) dt + σ dW with constant (additive) noise: X_{n+1} = X_n + f(X_n)Δt + σ√Δt ξ_n,
-    ξ_n ~ N(0, I) — strong order 1 for additive noise (Kloeden & Platen 1992, §10.2). dynbook's `simulate` has no SDE
-    solver yet; this small one serves the transfer-operator examples. Returns `(steps//save_every + 1, B, d)`."""
-    x = as_tensor(x0, name="x0", dtype=torch.float64)
-    x = x[None] if x.ndim == 1 else x
-    steps, save_every = check_int(steps, "steps", 1), check_int(save_every, "save_every", 1)
-    dt = float(dt)
-    if not math.isfinite(dt) or dt <= 0: raise BadInputError(f"dt must be positive and finite, got {dt}")
-    s = as_tensor(noise, name="noise", dtype=torch.float64) * math.sqrt(dt)
-    g = torch.Generator().manual_seed(int(seed))
-    out = [x]
-    for n in range(1, steps + 1):
-        x = x + drift(x) * dt + s * torch.randn(x.shape, generator=g, dtype=torch.float64)
-        if n % save_every == 0: out.append(x)
-    out = torch.stack(out)
-    if not bool(torch.isfinite(out).all()): raise IntegrationError("Euler–Maruyama left the finite numbers: reduce dt")
-    return out
-
 # %% ../nbs/07_koopman.ipynb #9d11cf8b
 @dataclasses.dataclass(repr=False)
 class ImpliedTimescales:
@@ -551,7 +524,7 @@ class ImpliedTimescales:
         ax.set(xlabel="lag τ", ylabel="implied timescale", title="Implied timescales"); ax.legend(fontsize=8)
         return ax
 
-def implied_timescales(x,                        # sampled paths: `(T, d)`, a list, or a stack `(T, B, d)` as `euler_maruyama` returns
+def implied_timescales(x,                        # sampled paths: `(T, d)`, or a stack `(B, T, d)` as `sdeint` and `simulate` return
                        lags,                     # lags in samples (ints ≥ 1)
                        dt:float=1.0,             # sampling step of `x`
                        dictionary="indicator",   # as in `edmd` (default: Ulam boxes, for 1-D data)
@@ -561,15 +534,15 @@ def implied_timescales(x,                        # sampled paths: `(T, d)`, a li
     """Transfer-operator / Koopman eigenvalues λ_i(τ) by EDMD of the pairs (x_t, x_{t+τ}) pooled over paths, and the
     implied timescales −τ/log|λ_i| (Schütte et al. 1999; Prinz et al. 2011). A reversible process has real λ_i."""
     X = as_tensor(x, name="x", dtype=torch.float64)
-    if X.ndim == 2: X = X[:, None]
-    if X.ndim != 3: raise BadInputError(f"x must be (T, d) or (T, B, d), got {tuple(X.shape)}")
+    if X.ndim == 2: X = X[None]
+    if X.ndim != 3: raise BadInputError(f"x must be (T, d) or (B, T, d), got {tuple(X.shape)}")
     lags = [check_int(l, "lag", 1) for l in np.atleast_1d(lags).tolist()]
     k = check_int(k, "k", 1)
-    if max(lags) >= X.shape[0]: raise BadInputError(f"the longest lag {max(lags)} needs more than {X.shape[0]} samples")
+    if max(lags) >= X.shape[1]: raise BadInputError(f"the longest lag {max(lags)} needs more than {X.shape[1]} samples")
     D = _dictionary(dictionary).fit(X.reshape(-1, X.shape[-1]))
     ev = []
     for l in lags:
-        r = edmd(X[:-l].reshape(-1, X.shape[-1]), X[l:].reshape(-1, X.shape[-1]), dictionary=D, alpha=alpha)
+        r = edmd(X[:, :-l].reshape(-1, X.shape[-1]), X[:, l:].reshape(-1, X.shape[-1]), dictionary=D, alpha=alpha)
         lam = r.eigenvalues.abs()                # sorted by modulus; the first is the constant function's 1
         if len(lam) < k + 1: raise BadInputError(f"the dictionary has {len(lam)} functions; k={k} timescales need at least {k + 1}")
         ev.append(lam[:k + 1])

@@ -15,27 +15,17 @@ import torch
 
 from .core import BadInputError, DynbookError, IntegrationError, as_tensor, check_int, train, TrainLog, save_checkpoint, load_checkpoint
 from .systems import System
-from .simulate import RK4, Euler, lincomb
+from .simulate import RK4, Euler, lincomb, sdeint, reversible_heun_step, _check_field
 from .forecast import Forecaster, register, ridge_regression
 from .kernels import empty
 
 # %% auto #0
-__all__ = ['odeint', 'MLPField', 'saved_bytes', 'reversible_heun_step', 'reversible_heun_reverse', 'sdeint', 'cnf',
-           'chen_product', 'signature', 'signature_features', 'ODERNNEncoder', 'LatentODE', 'ControlPath', 'cdeint',
-           'NeuralCDE', 'SignatureRegression', 'HybridField', 'NeuralODEForecaster', 'NeuralSystem']
+__all__ = ['odeint', 'MLPField', 'saved_bytes', 'reversible_heun_reverse', 'cnf', 'chen_product', 'signature',
+           'signature_features', 'ODERNNEncoder', 'LatentODE', 'ControlPath', 'cdeint', 'NeuralCDE',
+           'SignatureRegression', 'HybridField', 'NeuralODEForecaster', 'NeuralSystem']
 
 # %% ../nbs/08_neural_de.ipynb #09827878
 _STEPPERS = {"rk4": RK4.step, "euler": Euler.step}
-
-def _check_field(func, t0, y0):
-    "Call `func` once and check it returns the state's shape (a clear error naming both shapes otherwise)."
-    try:
-        with torch.no_grad(): out = func(t0, y0)
-    except (RuntimeError, TypeError) as e:
-        raise BadInputError(f"the vector field failed on a state of shape {tuple(y0.shape)} and dtype {y0.dtype}: {str(e)[:200]}") from None
-    if not isinstance(out, torch.Tensor) or out.shape != y0.shape:
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise BadInputError(f"the vector field returned {got} for a state of shape {tuple(y0.shape)}; it must return the state's shape")
 
 def _check_times(t, y0):
     "Observation times `(K,)` or `(B, K)`, strictly increasing along the last axis, matching the batch of `y0`."
@@ -345,23 +335,6 @@ def saved_bytes(fn:Callable) -> int:
     return sum(seen.values())
 
 # %% ../nbs/08_neural_de.ipynb #b3f91c70
-def _milstein_dg(g, t, y):
-    "g(t, y) and the diagonal ∂g_i/∂y_i (valid for diagonal noise, where g_i depends on y_i only)."
-    with torch.enable_grad():
-        yy = y.detach().requires_grad_(True)
-        gy = g(t, yy)
-        if not gy.requires_grad: return gy, torch.zeros_like(gy)          # g does not depend on y (additive noise)
-        dg, = torch.autograd.grad(gy.sum(), yy, create_graph=y.requires_grad, allow_unused=True)
-        dg = torch.zeros_like(gy) if dg is None else dg
-    return (gy if y.requires_grad else gy.detach()), dg
-
-def reversible_heun_step(f, g, t, h, dW, state):
-    "One reversible Heun step (Kidger et al. 2021) of the state `(y, ŷ, f(ŷ), g(ŷ))` → the next state."
-    y, z, fz, gz = state
-    z1 = 2 * y - z + fz * h + gz * dW
-    f1, g1 = f(t + h, z1), g(t + h, z1)
-    return (y + 0.5 * (fz + f1) * h + 0.5 * (gz + g1) * dW, z1, f1, g1)
-
 def reversible_heun_reverse(f, g, t, h, dW, state):
     "Invert `reversible_heun_step`: the state at t from the state at t + h (the same `h`, `dW`), in closed form."
     y1, z1, f1, g1 = state
@@ -369,46 +342,6 @@ def reversible_heun_reverse(f, g, t, h, dW, state):
     fz, gz = f(t, z), g(t, z)
     return (y1 - 0.5 * (fz + f1) * h - 0.5 * (gz + g1) * dW, z, fz, gz)
 
-_SDE_METHODS = ("euler", "milstein", "reversible_heun")
-
-def sdeint(f:Callable,          # drift f(t, y) → the shape of y
-           g:Callable,          # diagonal diffusion g(t, y) → the shape of y
-           y0,                  # initial states `(B, d)`
-           dt:float,            # step size h
-           steps:int,           # number of steps
-           method:str="euler",  # 'euler' (Euler–Maruyama), 'milstein' or 'reversible_heun'
-           dW=None,             # Brownian increments `(B, steps, d)` (default: drawn with `seed`)
-           seed:int=0,          # seeds the increments when `dW` is None
-           t0:float=0.0,        # initial time
-          ) -> torch.Tensor:
-    "Fixed-step SDE solve with diagonal noise; returns the path `(B, steps + 1, d)`."
-    y0 = as_tensor(y0, name="y0")
-    if y0.ndim != 2: raise BadInputError(f"y0 must have shape (B, d), got {tuple(y0.shape)}")
-    steps = check_int(steps, "steps", 1); dt = float(dt)
-    if not math.isfinite(dt) or dt <= 0: raise BadInputError(f"dt must be positive and finite, got {dt}")
-    if method not in _SDE_METHODS: raise BadInputError(f"unknown SDE method {method!r}; use one of {list(_SDE_METHODS)}")
-    if dW is None:
-        gen = torch.Generator().manual_seed(int(seed))
-        dW = torch.randn((*y0.shape[:1], steps, y0.shape[1]), generator=gen, dtype=y0.dtype).to(y0.device) * math.sqrt(dt)
-    else:
-        dW = as_tensor(dW, name="dW", dtype=y0.dtype, device=y0.device)
-        if tuple(dW.shape) != (y0.shape[0], steps, y0.shape[1]):
-            raise BadInputError(f"dW must have shape (B, steps, d) = {(y0.shape[0], steps, y0.shape[1])}, got {tuple(dW.shape)}")
-    _check_field(f, t0, y0); _check_field(g, t0, y0)
-    y, out, t = y0, [y0], t0
-    if method == "reversible_heun": state = (y0, y0, f(t0, y0), g(t0, y0))
-    for n in range(steps):
-        w = dW[:, n]
-        if method == "euler": y = y + f(t, y) * dt + g(t, y) * w
-        elif method == "milstein":
-            gy, dg = _milstein_dg(g, t, y)
-            y = y + f(t, y) * dt + gy * w + 0.5 * gy * dg * (w * w - dt)
-        else: state = reversible_heun_step(f, g, t, dt, w, state); y = state[0]
-        t += dt
-        out.append(y)
-    out = torch.stack(out, 1)
-    if not bool(torch.isfinite(out[:, -1]).all()): raise IntegrationError("the SDE solve left the finite numbers: reduce dt")
-    return out
 
 # %% ../nbs/08_neural_de.ipynb #e80a7036
 def _trace(fz, z, eps, create_graph):

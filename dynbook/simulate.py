@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from . import kernels
 
 # %% auto #0
 __all__ = ['lincomb', 'Solver', 'Euler', 'RK4', 'MapIteration', 'etdrk4_coefficients', 'ETDRK4', 'Dopri5', 'Rosenbrock',
-           'Trajectory', 'solvers', 'prepare_run', 'simulate']
+           'Trajectory', 'solvers', 'prepare_run', 'simulate', 'reversible_heun_step', 'sdeint']
 
 # %% ../nbs/01_simulate.ipynb #58b52a46
 def lincomb(x, *terms):
@@ -407,3 +408,78 @@ def _fixed_run(solver, system, x, p, dt, n_save, save_every, transient, compile,
                                    t=bt, batch_index=e.index) from None
         out = kernels.run_steps(step, f, state, args, n_save, save_every, transient, compile=False, check=False)
     return (out.movedim(1, -1) if rows else out), do_compile   # rows: (T, dim, *batch) -> (T, *batch, dim), a view
+
+# %% ../nbs/01_simulate.ipynb #90fc61f1
+def _check_field(func, t0, y0):
+    "Call `func` once and check it returns the state's shape (a clear error naming both shapes otherwise)."
+    try:
+        with torch.no_grad(): out = func(t0, y0)
+    except (RuntimeError, TypeError) as e:
+        raise BadInputError(f"the vector field failed on a state of shape {tuple(y0.shape)} and dtype {y0.dtype}: {str(e)[:200]}") from None
+    if not isinstance(out, torch.Tensor) or out.shape != y0.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise BadInputError(f"the vector field returned {got} for a state of shape {tuple(y0.shape)}; it must return the state's shape")
+
+def _milstein_dg(g, t, y):
+    "g(t, y) and the diagonal ∂g_i/∂y_i (valid for diagonal noise, where g_i depends on y_i only)."
+    with torch.enable_grad():
+        yy = y.detach().requires_grad_(True)
+        gy = g(t, yy)
+        if not gy.requires_grad: return gy, torch.zeros_like(gy)          # g does not depend on y (additive noise)
+        dg, = torch.autograd.grad(gy.sum(), yy, create_graph=y.requires_grad, allow_unused=True)
+        dg = torch.zeros_like(gy) if dg is None else dg
+    return (gy if y.requires_grad else gy.detach()), dg
+
+def reversible_heun_step(f, g, t, h, dW, state):
+    "One reversible Heun step (Kidger et al. 2021) of the state `(y, ŷ, f(ŷ), g(ŷ))` → the next state."
+    y, z, fz, gz = state
+    z1 = 2 * y - z + fz * h + gz * dW
+    f1, g1 = f(t + h, z1), g(t + h, z1)
+    return (y + 0.5 * (fz + f1) * h + 0.5 * (gz + g1) * dW, z1, f1, g1)
+
+_SDE_METHODS = ("euler", "milstein", "reversible_heun")
+
+def sdeint(f:Callable,          # drift f(t, y) → the shape of y
+           g:Callable,          # diagonal diffusion g(t, y) → the shape of y
+           y0,                  # initial states `(B, d)`
+           dt:float,            # step size h
+           steps:int,           # number of steps
+           method:str="euler",  # 'euler' (Euler–Maruyama), 'milstein' or 'reversible_heun'
+           dW=None,             # Brownian increments `(B, steps, d)` (default: drawn with `seed`)
+           seed:int=0,          # seeds the increments when `dW` is None
+           t0:float=0.0,        # initial time
+           save_every:int=1,    # keep every k-th state
+          ) -> torch.Tensor:
+    """Fixed-step SDE solve with diagonal noise; returns the path `(B, steps // save_every + 1, d)`. Without `dW` the
+    increments are drawn step by step (√h·ξ, ξ ~ N(0, I) from a generator seeded with `seed`), so long runs keep only
+    the saved states in memory."""
+    y0 = as_tensor(y0, name="y0")
+    if y0.ndim != 2: raise BadInputError(f"y0 must have shape (B, d), got {tuple(y0.shape)}")
+    steps = check_int(steps, "steps", 1); dt = float(dt)
+    if not math.isfinite(dt) or dt <= 0: raise BadInputError(f"dt must be positive and finite, got {dt}")
+    if method not in _SDE_METHODS: raise BadInputError(f"unknown SDE method {method!r}; use one of {list(_SDE_METHODS)}")
+    save_every = check_int(save_every, "save_every", 1)
+    if dW is None:
+        gen, sq = torch.Generator().manual_seed(int(seed)), math.sqrt(dt)
+        draw = lambda n: torch.randn(y0.shape, generator=gen, dtype=y0.dtype).to(y0.device) * sq
+    else:
+        dW = as_tensor(dW, name="dW", dtype=y0.dtype, device=y0.device)
+        if tuple(dW.shape) != (y0.shape[0], steps, y0.shape[1]):
+            raise BadInputError(f"dW must have shape (B, steps, d) = {(y0.shape[0], steps, y0.shape[1])}, got {tuple(dW.shape)}")
+        draw = lambda n: dW[:, n]
+    _check_field(f, t0, y0); _check_field(g, t0, y0)
+    y, out, t = y0, [y0], t0
+    if method == "reversible_heun": state = (y0, y0, f(t0, y0), g(t0, y0))
+    for n in range(steps):
+        w = draw(n)
+        if method == "euler": y = y + f(t, y) * dt + g(t, y) * w
+        elif method == "milstein":
+            gy, dg = _milstein_dg(g, t, y)
+            y = y + f(t, y) * dt + gy * w + 0.5 * gy * dg * (w * w - dt)
+        else: state = reversible_heun_step(f, g, t, dt, w, state); y = state[0]
+        t += dt
+        if (n + 1) % save_every == 0: out.append(y)
+    out = torch.stack(out, 1)
+    if not bool(torch.isfinite(out).all()): raise IntegrationError("the SDE solve left the finite numbers: reduce dt")
+    return out
+

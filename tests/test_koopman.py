@@ -8,8 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 from dynbook.core import BadInputError
 from dynbook.forecast import make, available, registry_entry
+from dynbook.simulate import sdeint
 from dynbook.koopman import (dmd, delay_dmd, dmdc, edmd, kernel_edmd, residuals, Monomials, Polynomial, Fourier, RBF,
-                             RandomFourier, Indicator, KernelFeatures, euler_maruyama, implied_timescales,
+                             RandomFourier, Indicator, KernelFeatures, implied_timescales,
                              train_koopman_autoencoder, KoopmanAutoencoder)
 
 F64 = torch.float64
@@ -136,8 +137,9 @@ def test_dictionaries_shapes_and_names():
 
 def test_implied_timescale_of_ornstein_uhlenbeck():
     # dX = -X dt + sqrt(2) dW: the Koopman eigenfunction x has eigenvalue e^{-τ}, so t2 = 1 exactly
-    paths = euler_maruyama(lambda x: -x, torch.zeros(400, 1, dtype=F64), dt=0.01, steps=4000, noise=math.sqrt(2), save_every=10, seed=0)
-    its = implied_timescales(paths[50:], lags=[5, 10], dt=0.1, dictionary=Polynomial(1), k=1)
+    paths = sdeint(lambda t, x: -x, lambda t, x: torch.full_like(x, math.sqrt(2)), torch.zeros(400, 1, dtype=F64), dt=0.01, steps=4000,
+                   save_every=10, seed=0)
+    its = implied_timescales(paths[:, 50:], lags=[5, 10], dt=0.1, dictionary=Polynomial(1), k=1)
     # Euler–Maruyama's exact discrete rate: (1 - 0.01)^(1/0.01) per unit time
     t2 = -1 / (100 * math.log(0.99))
     np.testing.assert_allclose(its.timescales[:, 0].numpy(), t2, rtol=0.05)

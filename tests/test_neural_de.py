@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from dynbook.core import BadInputError
 from dynbook.forecast import make, available, registry_entry
-from dynbook.neural_de import (odeint, MLPField, saved_bytes, sdeint, reversible_heun_step, reversible_heun_reverse,
+from dynbook.simulate import sdeint, reversible_heun_step
+from dynbook.neural_de import (odeint, MLPField, saved_bytes, reversible_heun_reverse,
                                cnf, signature, signature_features, chen_product, NeuralODEForecaster,
                                LatentODE, ControlPath, cdeint, NeuralCDE, SignatureRegression, HybridField, NeuralSystem)
 from dynbook.core import TrainLog

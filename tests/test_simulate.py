@@ -152,3 +152,19 @@ def test_trajectory_plot_runs():
     for name in ["lorenz63", "henon", "kuramoto_sivashinsky", "logistic"]:
         ax = simulate(name, 50).plot()
         assert ax is not None
+
+
+# ---------------------------------------------------------------- SDEs
+def test_sdeint_seed_stream_and_save_every():
+    "the increments drawn from `seed` are √h·ξ step by step: passing the same draws as dW gives the same path; save_every subsamples it"
+    from dynbook.simulate import sdeint
+    f, g = (lambda t, x: -x + torch.sin(x)), (lambda t, x: 0.5 + 0.1 * x ** 2)
+    y0 = torch.randn(5, 3, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(7)
+    dW = torch.stack([torch.randn(5, 3, generator=gen, dtype=torch.float64) for _ in range(12)], 1) * math.sqrt(0.05)
+    for method in ("euler", "milstein", "reversible_heun"):
+        a = sdeint(f, g, y0, 0.05, 12, method, seed=7)
+        torch.testing.assert_close(a, sdeint(f, g, y0, 0.05, 12, method, dW=dW), rtol=0, atol=0)
+        torch.testing.assert_close(sdeint(f, g, y0, 0.05, 12, method, seed=7, save_every=4), a[:, ::4], rtol=0, atol=0)
+    with pytest.raises(BadInputError, match="save_every"): sdeint(f, g, y0, 0.05, 12, save_every=0)
+    with pytest.raises(IntegrationError, match="finite"): sdeint(lambda t, x: x ** 3, g, y0 + 10, 1.0, 40)
