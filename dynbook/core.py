@@ -6,19 +6,25 @@ Docs: https://dynbook.github.io/dynbook/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #439443e9
 from __future__ import annotations
+import collections
 import difflib
+import functools
+import importlib
 import math
 import os
 import re
+import sys
 import textwrap
+import types
 
 import numpy as np
 import torch
+from torch import nn
 
 # %% auto #0
 __all__ = ['CHECKPOINT_VERSION', 'DynbookError', 'BadInputError', 'IntegrationError', 'NonConvergenceError', 'suggest',
            'resolve_device', 'resolve_dtype', 'as_tensor', 'check_int', 'bibliography', 'cite', 'TrainLog',
-           'total_norm', 'train', 'save_checkpoint', 'load_checkpoint']
+           'total_norm', 'train', 'save_checkpoint', 'load_checkpoint', 'pack', 'unpack']
 
 # %% ../nbs/00_core.ipynb #e111c73b
 class DynbookError(Exception):
@@ -219,3 +225,92 @@ def load_checkpoint(path, fmt:str) -> dict:
     if ck.get("version") != CHECKPOINT_VERSION:
         raise BadInputError(f"{path} is a version-{ck.get('version')} {fmt} checkpoint; this dynbook reads version {CHECKPOINT_VERSION}")
     return ck
+
+# %% ../nbs/00_core.ipynb #2d2e7e0f
+_PACK = "__dynbook_pack__"                     # the tag of a packed object, array or parameter
+_PACK_MODULES = ("dynbook.", "torch.nn.")      # the only modules `unpack` imports classes from
+
+def _packable(cls) -> bool:
+    "dynbook and torch.nn classes, and any torch module or class marked `_dynbook_packable` (every `Forecaster`), wherever defined."
+    if "<locals>" in cls.__qualname__: return False
+    return cls.__module__.startswith(_PACK_MODULES) or issubclass(cls, nn.Module) or bool(getattr(cls, "_dynbook_packable", False))
+
+def _pack_class(cls, where):
+    if not _packable(cls):
+        raise BadInputError(f"cannot save {where}: a {cls.__module__}.{cls.__qualname__}; checkpoints hold tensors, plain "
+                            f"values, dynbook and torch modules, and forecasters only")
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+def pack(obj, where:str="the object", _memo=None):
+    """`obj` as tensors, numbers, strings and containers only — what `torch.load(weights_only=True)` reads back. Objects of
+    dynbook and torch.nn classes, torch modules and forecasters are stored as their class name and their packed state
+    (`__getstate__`, else `__dict__`); anything else (a function, a sympy expression, a file) is a clear error naming
+    where it was found. Shared objects stay shared (`unpack` restores one object)."""
+    memo = {} if _memo is None else _memo          # id → (object, packed): the object is kept alive so its id is not reused
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, torch.dtype, torch.device)): return obj
+    if id(obj) in memo: return memo[id(obj)][1]
+    if isinstance(obj, nn.Parameter): out = {_PACK: "param", "data": obj.data, "grad": obj.requires_grad}
+    elif isinstance(obj, torch.Tensor): return obj
+    elif isinstance(obj, np.generic): return obj.item()
+    elif isinstance(obj, np.ndarray): out = {_PACK: "ndarray", "data": torch.from_numpy(np.ascontiguousarray(obj))}
+    elif isinstance(obj, (set, frozenset)): out = {_PACK: type(obj).__name__, "items": [pack(v, f"{where} item", memo) for v in obj]}
+    elif isinstance(obj, (list, tuple)):
+        out = type(obj)(pack(v, f"{where}[{i}]", memo) for i, v in enumerate(obj)) if type(obj) in (list, tuple) else None
+        if out is None: raise BadInputError(f"cannot save {where}: a {type(obj).__name__}")
+    elif isinstance(obj, dict):
+        if type(obj) not in (dict, collections.OrderedDict) or not all(isinstance(k, (str, int)) for k in obj):
+            raise BadInputError(f"cannot save {where}: a {type(obj).__name__} with keys {list(obj)[:3]}")
+        out = type(obj)((k, pack(v, f"{where}[{k!r}]", memo)) for k, v in obj.items())
+    elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial, type)):
+        raise BadInputError(f"cannot save {where}: a function or class ({getattr(obj, '__qualname__', type(obj).__name__)})")
+    else:
+        cls = _pack_class(type(obj), where)
+        state = obj.__getstate__() if hasattr(obj, "__getstate__") else getattr(obj, "__dict__", None)
+        state = {} if state is None else state
+        if not isinstance(state, dict): raise BadInputError(f"cannot save {where}: a {cls} without a dict state")
+        out = {_PACK: "object", "class": cls, "state": None}
+        memo[id(obj)] = (obj, out)
+        out["state"] = {k: pack(v, f"{where}.{k}", memo) for k, v in state.items()}
+        return out
+    memo[id(obj)] = (obj, out)
+    return out
+
+def _unpack_class(name):
+    "The class a checkpoint names: imported from dynbook or torch.nn, otherwise only found in a module this program has already imported."
+    mod, _, qual = str(name).partition(":")
+    inside = mod.startswith(_PACK_MODULES)
+    if not inside and mod not in sys.modules:
+        raise BadInputError(f"a checkpoint asks for the class {name!r}, outside dynbook and torch.nn and not defined in this program")
+    try:
+        obj = importlib.import_module(mod) if inside else sys.modules[mod]
+        for part in qual.split("."): obj = getattr(obj, part)
+    except (ImportError, AttributeError): raise BadInputError(f"a checkpoint needs the class {name!r}, which this program does not have") from None
+    if not isinstance(obj, type) or not _packable(obj):
+        raise BadInputError(f"a checkpoint asks for {name!r}, outside dynbook and torch.nn and not a module or forecaster class")
+    return obj
+
+def unpack(state, _memo=None):
+    """The object `pack` packed. Classes are imported from dynbook and torch.nn only; any other (a forecaster or network
+    class of your own) must already be defined in the running program. No code comes from the checkpoint: objects are
+    rebuilt with `cls.__new__` and their own `__setstate__` (or `__dict__`)."""
+    memo = {} if _memo is None else _memo
+    if isinstance(state, (list, tuple)): return type(state)(unpack(v, memo) for v in state)
+    if not isinstance(state, dict): return state
+    if id(state) in memo: return memo[id(state)]
+    kind = state.get(_PACK)
+    if kind is None: out = type(state)((k, unpack(v, memo)) for k, v in state.items())
+    elif kind == "param": out = nn.Parameter(state["data"], requires_grad=bool(state["grad"]))
+    elif kind == "ndarray": out = state["data"].numpy()
+    elif kind in ("set", "frozenset"): out = (set if kind == "set" else frozenset)(unpack(v, memo) for v in state["items"])
+    elif kind == "object":
+        cls = _unpack_class(state["class"])
+        out = cls.__new__(cls)
+        memo[id(state)] = out
+        st = {k: unpack(v, memo) for k, v in state["state"].items()}
+        if hasattr(out, "__setstate__"): out.__setstate__(st)
+        else: out.__dict__.update(st)
+        return out
+    else: raise BadInputError(f"a checkpoint holds an unknown packed kind {kind!r}")
+    memo[id(state)] = out
+    return out
+

@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from .core import BadInputError, DynbookError, as_tensor, check_int, suggest, train
+from .core import BadInputError, DynbookError, as_tensor, check_int, suggest, train, pack, unpack, save_checkpoint, load_checkpoint
 from .systems import System, get
 from .simulate import simulate
 from .invariants import correlation_dimension, max_lyapunov_from_data, mutual_information_delay
@@ -73,6 +73,7 @@ class Forecaster:
     name: str = ""          # the registry name
     citation: str = ""      # a key of dynbook/refs.bib, or ""
     n_context: int = 1      # the fewest context rows `predict` needs
+    _dynbook_packable = True # `save` may store any subclass, wherever it is defined (`dynbook.core.pack`)
 
     def fit(self, trajectories, dt) -> "Forecaster":
         "Learn from a list of normalised float64 trajectories `(T_i, d)` sampled every `dt`; returns `self`."
@@ -92,6 +93,20 @@ class Forecaster:
             raise DynbookError(f"{self._label()}._predict returned shape {tuple(out.shape)}, expected {(c.shape[0], horizon, self.dim_)}")
         out = out.to(torch.float64)
         return out if batched else out[0]
+
+    def save(self, path):
+        """Write the fitted forecaster — settings, normalisation, weights, training log — to `path` as a versioned
+        checkpoint (`dynbook.core.pack`); `Forecaster.load(path)` reads it back with `torch.load(weights_only=True)`."""
+        if not getattr(self, "fitted_", False): raise BadInputError(f"{self._label()}: fit the forecaster before save")
+        save_checkpoint(path, "dynbook.forecaster", name=self.name, forecaster=pack(self, self._label()))
+
+    @classmethod
+    def load(cls, path) -> "Forecaster":
+        "The fitted forecaster saved at `path` by `save` (`Forecaster.load` takes any; a subclass checks the kind)."
+        ck = load_checkpoint(path, "dynbook.forecaster")
+        f = unpack(ck["forecaster"])
+        if not isinstance(f, cls): raise BadInputError(f"{path} holds a {type(f).__name__} forecaster, not a {cls.__name__}")
+        return f
 
     def _fit(self, trajectories:list, dt:float): raise NotImplementedError
     def _predict(self, context:torch.Tensor, horizon:int) -> torch.Tensor: raise NotImplementedError

@@ -13,7 +13,7 @@ from typing import Callable
 import sympy as sp
 import torch
 
-from .core import BadInputError, DynbookError, IntegrationError, as_tensor, check_int, train, TrainLog, save_checkpoint, load_checkpoint
+from .core import BadInputError, DynbookError, IntegrationError, as_tensor, check_int, train, TrainLog
 from .systems import System
 from .simulate import RK4, Euler, lincomb, sdeint, reversible_heun_step, _check_field
 from .forecast import Forecaster, register, ridge_regression
@@ -670,9 +670,6 @@ class NeuralODEForecaster(Forecaster):
         self.steps, self.batch_size = check_int(steps, "steps", 1), check_int(batch_size, "batch_size", 1)
         self.lr, self.adjoint, self.seed = float(lr), bool(adjoint), int(seed)
 
-    def _config(self): return dict(hidden=self.hidden, layers=self.layers, window=self.window, substeps=self.substeps,
-                                   steps=self.steps, batch_size=self.batch_size, lr=self.lr, adjoint=self.adjoint, seed=self.seed)
-
     def _build(self, d):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -698,20 +695,6 @@ class NeuralODEForecaster(Forecaster):
     def _predict(self, context, horizon):
         t = torch.arange(horizon + 1, dtype=torch.float32)
         return odeint(self.field_, context[:, -1].float(), t, substeps=self.substeps)[:, 1:].double()
-
-    def save(self, path):
-        "Write a versioned checkpoint (a dict of tensors and plain values) to `path`."
-        if not getattr(self, "fitted_", False): raise BadInputError("save: fit the forecaster first")
-        save_checkpoint(path, "dynbook.neural_ode", config=self._config(), dim=self.dim_, dt=self.dt_,
-                        state_dict=self.field_.state_dict(), losses=self.losses_)
-
-    @classmethod
-    def load(cls, path) -> "NeuralODEForecaster":
-        "Read a checkpoint written by `save` (`dynbook.core.load_checkpoint`: `torch.load(weights_only=True)`, clear errors for other formats or versions)."
-        ck = load_checkpoint(path, "dynbook.neural_ode")
-        m = cls(**ck["config"]); m._build(ck["dim"]); m.field_.load_state_dict(ck["state_dict"])
-        m.dim_, m.dt_, m.tscale_, m.losses_, m.fitted_ = ck["dim"], ck["dt"], ck["dt"], ck["losses"], True
-        return m
 
 # %% ../nbs/08_neural_de.ipynb #6224d95a
 class NeuralSystem(System):

@@ -454,17 +454,3 @@ class FNOForecaster(Forecaster):
             x = x + self.model_._run(((x - mx) / sx).float()[:, None])[:, 0].double() * su + mu
             out.append(x)
         return torch.stack(out, 1)
-
-    def save(self, path):
-        "A versioned checkpoint (the FNO's, with the forecaster's settings and normalisation as meta)."
-        if not getattr(self, "fitted_", False): raise BadInputError("save: fit the forecaster first")
-        self.model_.save(path, meta=dict(kind="fno_forecaster", norm=self.norm_, dim=self.dim_, dt=self.dt_,
-                                         settings=dict(modes=self.modes, width=self.width, layers=self.layers, steps=self.steps,
-                                                       batch_size=self.batch_size, lr=self.lr, seed=self.seed)))
-    @classmethod
-    def load(cls, path) -> "FNOForecaster":
-        "Read a checkpoint written by `save` (`torch.load(weights_only=True)`)."
-        m = FNO.load(path)
-        if m.meta.get("kind") != "fno_forecaster": raise BadInputError(f"{path} is an FNO checkpoint but not an FNOForecaster one")
-        f = cls(**m.meta["settings"]); f.model_, f.norm_, f.dim_, f.dt_, f.fitted_ = m, m.meta["norm"], m.meta["dim"], m.meta["dt"], True
-        return f

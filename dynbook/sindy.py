@@ -596,6 +596,19 @@ class SINDy(_Params):
     def _check_fitted(self):
         if not hasattr(self, "coef_"): raise BadInputError("this SINDy model is not fitted yet: call fit(x, t) first")
 
+    def __getstate__(self):
+        "Picklable/packable state: the variables by name, the sympy terms dropped (`__setstate__` rebuilds both from the library)."
+        st = dict(self.__dict__)
+        if "variables_" in st: st["variables_"] = [str(v) for v in st["variables_"]]
+        st.pop("terms_", None)
+        return st
+
+    def __setstate__(self, st):
+        self.__dict__.update(st)
+        if "variables_" in st:
+            self.variables_ = _symbols(st["variables_"])
+            if hasattr(self, "coef_"): self.terms_ = self._parts()[1].terms(self.variables_)
+
     # -- use ------------------------------------------------------------------------------------------
     def coefficients(self) -> np.ndarray:
         "Ξᵀ as a numpy array `(d, p)`: row i holds the coefficients of the terms in equation i."
@@ -785,6 +798,10 @@ class SINDyForecaster(Forecaster):
         self.model_ = SINDy(FiniteDifference(self.order), PolynomialLibrary(self.degree), STLSQ(self.threshold, self.alpha))
         self.model_.fit(list(trajectories), dt)
         self.system_ = self.model_.to_system(dt=dt)
+    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k != "system_"}    # sympy: rebuilt on load
+    def __setstate__(self, st):
+        self.__dict__.update(st)
+        if "model_" in st: self.system_ = self.model_.to_system(dt=self.dt_)
     def _predict(self, context, horizon):
         tr = simulate(self.system_, horizon * self.substeps, dt=self.dt_ / self.substeps, x0=context[:, -1],
                       save_every=self.substeps, on_blowup="nan", compile=False)

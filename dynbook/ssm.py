@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import BadInputError, as_tensor, check_int, train, save_checkpoint, load_checkpoint
+from .core import BadInputError, as_tensor, check_int, train
 from .forecast import Forecaster, register, ridge_regression
 from . import kernels
 
@@ -705,26 +705,6 @@ class SSMForecaster(Forecaster):
             y = y + d * self.scale_
             out.append(y)
         return torch.stack(out, 1).double()
-
-    def _settings(self): return dict(d_model=self.d_model, layers=self.layers, d_state=self.d_state, window=self.window,
-                                     burn_in=self.burn_in, steps=self.steps, batch_size=self.batch_size, lr=self.lr, seed=self.seed)
-
-    def save(self, path):
-        "Write a versioned checkpoint (settings, scale, network weights; `dynbook.core.save_checkpoint`)."
-        if not getattr(self, "fitted_", False): raise BadInputError(f"{self._label()}: fit the forecaster before save")
-        save_checkpoint(path, "dynbook.ssm_forecaster", block=self.block, settings=self._settings(), dim=self.dim_, dt=self.dt_,
-                        scale=self.scale_, state_dict=self.net_.state_dict())
-
-    @classmethod
-    def load(cls, path) -> "SSMForecaster":
-        "Read a checkpoint written by `save` (`torch.load(weights_only=True)`); a fitted forecaster of the saved kind."
-        ck = load_checkpoint(path, "dynbook.ssm_forecaster")
-        kind = {"mamba": MambaForecaster, "s4d": S4DForecaster}[ck["block"]]
-        f = kind(**ck["settings"])
-        f.dim_, f.dt_, f.scale_, f.fitted_ = ck["dim"], ck["dt"], ck["scale"], True
-        f.net_ = SSMNet(f.dim_, f.d_model, f.layers, f.block, f.d_state, f.seed)
-        f.net_.load_state_dict(ck["state_dict"])
-        return f
 
 @register("mamba", family="ssm", citation="gu2023mamba")
 class MambaForecaster(SSMForecaster):

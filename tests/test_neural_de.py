@@ -169,7 +169,7 @@ def test_forecaster_protocol_and_checkpoint(tmp_path):
     m2 = NeuralODEForecaster.load(tmp_path / "m.pt")
     torch.testing.assert_close(m2.predict(x[:10], 7), p, rtol=0, atol=0)
     ck = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert ck["version"] == CHECKPOINT_VERSION and ck["format"] == "dynbook.neural_ode"
+    assert ck["version"] == CHECKPOINT_VERSION and ck["format"] == "dynbook.forecaster" and ck["name"] == "neural_ode"
     ck["version"] = 99; torch.save(ck, tmp_path / "bad.pt")
     with pytest.raises(BadInputError, match="version-99"): NeuralODEForecaster.load(tmp_path / "bad.pt")
     with pytest.raises(BadInputError, match="fit"): make("neural_ode").predict(x[:10], 3)

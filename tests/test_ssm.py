@@ -244,4 +244,4 @@ def test_forecaster_checkpoint_roundtrip(name, tmp_path):
     g = SSMForecaster.load(tmp_path / "m.pt")
     assert type(g) is type(f) and torch.equal(g.predict(x[250:290], 6), f.predict(x[250:290], 6))
     torch.save({"format": "dynbook.fno", "version": 1}, tmp_path / "o.pt")
-    with pytest.raises(BadInputError, match="not a dynbook.ssm_forecaster checkpoint"): SSMForecaster.load(tmp_path / "o.pt")
+    with pytest.raises(BadInputError, match="not a dynbook.forecaster checkpoint"): SSMForecaster.load(tmp_path / "o.pt")
