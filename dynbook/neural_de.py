@@ -721,7 +721,7 @@ class NeuralSystem(System):
         self.time_scale = float(time_scale)
         if not self.time_scale > 0 or not bool((self.scale > 0).all()): raise BadInputError("scale and time_scale must be > 0")
         super().__init__(name, "flow", sp.symbols(f"x0:{D}", real=True), {}, rhs=lambda: [], dt=dt, x0=x0.numpy(),
-                         title=title, vectorized=self._rule)
+                         title=title, vectorized=self._rule, jacobian=self._autodiff_jacobian, tangent=self._tangent_rows)
 
     def _raw_rule(self, x, p):
         sh, sc = self.shift.to(x), self.scale.to(x)
@@ -732,35 +732,29 @@ class NeuralSystem(System):
 
     def _repr_markdown_(self): return f"**{self.title}** (`{self.name}`, a learned flow, dim {self.dim}); recommended dt = {self.dt:g}"
 
-    @property
-    def jacobian_rule(self):
-        "The Jacobian `(..., dim, dim)` by autodiff."
-        @torch.no_grad()
-        def jac(x, p):
-            xb = x.reshape(-1, x.shape[-1])
-            J = torch.vmap(torch.func.jacrev(lambda y: self._raw_rule(y, p)))(xb)   # a no_grad inside would zero it
-            return J.reshape(*x.shape, x.shape[-1])
-        return jac
+    @torch.no_grad()
+    def _autodiff_jacobian(self, x, p):
+        "The Jacobian `(..., dim, dim)` by autodiff (`System.jacobian_rule`)."
+        xb = x.reshape(-1, x.shape[-1])
+        J = torch.vmap(torch.func.jacrev(lambda y: self._raw_rule(y, p)))(xb)   # a no_grad inside would zero it
+        return J.reshape(*x.shape, x.shape[-1])
 
-    @property
-    def tangent_rule(self):
+    @torch.no_grad()
+    def _tangent_rows(self, x, V, p):
         "`(x, V, p) -> (f(x), J(x) V)` on the row layout (x `(dim, *batch)`, V `(dim, k, *batch)`), as the Lyapunov kernels use it."
         P = _mlp_params(self.field)
-        @torch.no_grad()
-        def tan(x, V, p):
-            xb, Vb = x.movedim(0, -1), V.movedim((0, 1), (-1, -2))           # (*batch, D), (*batch, k, D)
-            sh, sc = self.shift.to(xb), self.scale.to(xb)
-            z, W = (xb - sh) / sc, Vb / sc
-            if P is None:
-                g = lambda y: self.field(0.0, y)
-                out = [torch.func.jvp(g, (z,), (W[..., j, :],)) for j in range(W.shape[-2])]
-                fz, JW = out[0][0], torch.stack([o[1] for o in out], -2)
-            else:                                                            # forward mode by hand through Linear/tanh layers
-                a, T = z, W
-                for l in range(0, len(P) - 2, 2):
-                    a = torch.tanh(a @ P[l].T + P[l + 1])
-                    T = (T @ P[l].T) * (1 - a * a).unsqueeze(-2)
-                fz, JW = a @ P[-2].T + P[-1], T @ P[-2].T
-            c = sc / self.time_scale
-            return (c * fz).movedim(-1, 0), (c * JW).movedim((-1, -2), (0, 1))
-        return tan
+        xb, Vb = x.movedim(0, -1), V.movedim((0, 1), (-1, -2))           # (*batch, D), (*batch, k, D)
+        sh, sc = self.shift.to(xb), self.scale.to(xb)
+        z, W = (xb - sh) / sc, Vb / sc
+        if P is None:
+            g = lambda y: self.field(0.0, y)
+            out = [torch.func.jvp(g, (z,), (W[..., j, :],)) for j in range(W.shape[-2])]
+            fz, JW = out[0][0], torch.stack([o[1] for o in out], -2)
+        else:                                                            # forward mode by hand through Linear/tanh layers
+            a, T = z, W
+            for l in range(0, len(P) - 2, 2):
+                a = torch.tanh(a @ P[l].T + P[l + 1])
+                T = (T @ P[l].T) * (1 - a * a).unsqueeze(-2)
+            fz, JW = a @ P[-2].T + P[-1], T @ P[-2].T
+        c = sc / self.time_scale
+        return (c * fz).movedim(-1, 0), (c * JW).movedim((-1, -2), (0, 1))

@@ -445,10 +445,9 @@ class PLRNN(torch.nn.Module):
         def tangent(x, V, p):        # the row layout of dynbook.kernels: x (M, *batch), V (M, k, *batch)
             w = self._unpack(p); f, d = _plrnn_f(x.movedim(0, -1), w, sh)
             return f.movedim(-1, 0), _plrnn_jv(V.movedim((0, 1), (-2, -1)), w, d, sh).movedim((-2, -1), (0, 1))
-        S = System(name, "map", list(z), dict(zip(names, flat.tolist())), equations, dt=1.0, x0=[0.0] * M,
-                   title=f"PLRNN (M={M}, L={L})", description="a trained piecewise-linear RNN", vectorized=rule)
-        S.__dict__["jacobian_rule"], S.__dict__["tangent_rule"] = jac, tangent    # System's cached properties, given directly
-        return S
+        return System(name, "map", list(z), dict(zip(names, flat.tolist())), equations, dt=1.0, x0=[0.0] * M,
+                      title=f"PLRNN (M={M}, L={L})", description="a trained piecewise-linear RNN", vectorized=rule,
+                      jacobian=jac, tangent=tangent)
 
 # %% ../nbs/09_reservoir.ipynb #59ee5736
 def _check_alpha(alpha):

@@ -147,6 +147,8 @@ class System:
                  structure:dict=None,      # structural arguments the factory was called with (e.g. {'n': 40})
                  stiff:bool=False,         # True for stiff flows that need an implicit or Rosenbrock solver
                  vectorized:Callable=None, # optional hand-vectorised torch rule f(x, p) equal to the sympy equations (large array systems)
+                 jacobian:Callable=None,   # optional hand-written batched Jacobian J(x, p) → `(..., dim, dim)`, equal to the sympy one
+                 tangent:Callable=None,    # optional hand-written `(x, V, p) → (f(x), J(x) V)` on the row layout of `tangent_rule`
                 ):
         if kind not in ("flow", "map", "pde"): raise BadInputError(f"kind must be 'flow', 'map' or 'pde', got {kind!r}")
         self.name, self.kind, self.title = name, kind, title or name
@@ -157,7 +159,7 @@ class System:
         self.dt, self.citation, self.description = float(dt), citation, description
         self.references = {r.quantity: r for r in references}
         self.dysts_name, self.pde, self.structure, self.stiff = dysts_name, pde, dict(structure or {}), bool(stiff)
-        self._vectorized = vectorized
+        self._vectorized, self._jacobian, self._tangent = vectorized, jacobian, tangent
         self.x0 = torch.as_tensor(np.asarray(x0, dtype=np.float64))
         if kind != "pde" and not callable(rhs) and len(self._rhs_exprs) != len(self.variables):
             raise DynbookError(f"{name}: {len(self._rhs_exprs)} equations for {len(self.variables)} variables")
@@ -256,7 +258,8 @@ class System:
 
     @functools.cached_property
     def jacobian_rule(self) -> Callable:
-        "The generated batched Jacobian `J(x, p)`, shape `(..., dim, dim)` (nonzero entries only are computed)."
+        "The generated batched Jacobian `J(x, p)`, shape `(..., dim, dim)` (nonzero entries only are computed), or the hand-written `jacobian`."
+        if self._jacobian is not None: return self._jacobian
         if self.kind == "pde":
             def jac(x, p): return torch.vmap(torch.func.jacrev(self._pde_rule))(x.reshape(-1, x.shape[-1]), p.expand(*x.shape[:-1], p.shape[-1]).reshape(-1, p.shape[-1])).reshape(*x.shape, x.shape[-1])
             return jac
@@ -280,7 +283,8 @@ class System:
     def tangent_rule(self) -> Callable:
         """The generated rule and Jacobian-vector product on the row layout, `(x, v, p) -> (f(x), J(x) v)` with `x`
         `(dim, *batch)` and `v` `(dim, k, *batch)`: elementwise operations only (no matrix product), what the
-        Lyapunov kernels (`dynbook.kernels.tangent_step_flow`) use."""
+        Lyapunov kernels (`dynbook.kernels.tangent_step_flow`) use. A hand-written `tangent` given to the constructor replaces it."""
+        if self._tangent is not None: return self._tangent
         if self.kind == "pde": raise BadInputError(f"{self.name} is a PDE: its tangent rule is not generated (use `jacobian_rule`)")
         return _codegen_tangent(f"tangent_{self.name}", self._rhs_exprs, self._jacobian_entries, self.variables, self.param_symbols)
 
