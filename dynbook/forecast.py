@@ -101,7 +101,7 @@ class Forecaster:
         save_checkpoint(path, "dynbook.forecaster", name=self.name, forecaster=pack(self, self._label()))
 
     @classmethod
-    def load(cls, path) -> "Forecaster":
+    def load(cls, path) -> Forecaster:
         "The fitted forecaster saved at `path` by `save` (`Forecaster.load` takes any; a subclass checks the kind)."
         ck = load_checkpoint(path, "dynbook.forecaster")
         f = unpack(ck["forecaster"])
