@@ -59,12 +59,21 @@ def test_time_dependent_field_sees_stage_times():
     torch.testing.assert_close(ys[1, :, 0], (t + 1).sin() - math.sin(1), rtol=0, atol=1e-8)
 
 
-def test_adjoint_memory_constant_in_steps():
+def test_memory_of_the_gradient_modes():
+    "adjoint: constant in the steps; generic backprop: linear; fused backprop: the chunk starts only (stages recomputed)"
+    import dynbook.neural_de as nd
     f = _field()
     y0, t = torch.randn(4, 3, dtype=D), torch.linspace(0, 1, 3, dtype=D)
     a = [saved_bytes(lambda: odeint(f, y0, t, substeps=n, adjoint=True)) for n in (5, 500)]
-    b = [saved_bytes(lambda: odeint(f, y0, t, substeps=n)) for n in (5, 500)]
-    assert a[0] == a[1] and b[1] > 50 * b[0]
+    b = [saved_bytes(lambda: odeint(f, y0, t, substeps=n, fused=False)) for n in (5, 500)]
+    c = [saved_bytes(lambda: odeint(f, y0, t, substeps=n)) for n in (5, 500)]
+    assert a[0] == a[1] and b[1] > 50 * b[0] and c[0] == c[1] < b[0]
+    old = nd._CHUNK_ROWS
+    try:
+        nd._CHUNK_ROWS = 4 * 4 * 10                      # chunks of 10 steps: 50 chunk starts per interval at 500 steps
+        c2 = saved_bytes(lambda: odeint(f, y0, t, substeps=500))
+    finally: nd._CHUNK_ROWS = old
+    assert c2 - c[1] == 2 * 49 * 4 * 3 * 8              # two intervals × 49 more starts × (4, 3) float64
 
 
 def test_euler_matches_torchdiffeq():
