@@ -169,28 +169,29 @@ def make(name:str, **kwargs) -> Forecaster:
     return f
 
 # %% ../nbs/05_forecast.ipynb #41e4cba4
-def ridge_regression(X,                   # features `(N, p)`
-                     Y,                   # targets `(N, q)` (or `(N,)`)
+def ridge_regression(X,                   # features `(N, p)`, or a batch of problems `(..., N, p)`
+                     Y,                   # targets `(N, q)` (or `(N,)`), or `(..., N, q)` with X's batch
                      alpha:float=0.0,     # the ridge penalty α ≥ 0 on W (not on the intercept)
                      intercept:bool=True, # fit an unpenalised intercept b
                      rcond:float=1e-12,   # with α = 0, singular values below rcond·σ₁ are dropped
                     ) -> tuple:
-    "Ridge regression by the SVD: `(W (p, q), b (q,))` minimising ‖XW + b − Y‖² + α‖W‖² (b = 0 without `intercept`)."
+    """Ridge regression by the SVD: `(W (p, q), b (q,))` minimising ‖XW + b − Y‖² + α‖W‖² (b = 0 without `intercept`).
+    A batch `X (..., N, p)`, `Y (..., N, q)` solves every problem at once: `(W (..., p, q), b (..., q))`."""
     X = as_tensor(X, name="X", dtype=torch.float64); Y = as_tensor(Y, name="Y", dtype=torch.float64)
-    vec = Y.ndim == 1
+    vec = Y.ndim == 1 and X.ndim == 2
     Y = Y[:, None] if vec else Y
-    if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise BadInputError(f"X must be (N, p) and Y (N, q) with the same N, got {tuple(X.shape)} and {tuple(Y.shape)}")
-    if X.shape[0] == 0: raise BadInputError("X and Y are empty")
+    if X.ndim < 2 or Y.ndim != X.ndim or X.shape[:-1] != Y.shape[:-1]:
+        raise BadInputError(f"X must be (N, p) and Y (N, q) with the same N (or batches (..., N, p) and (..., N, q)), got {tuple(X.shape)} and {tuple(Y.shape)}")
+    if X.shape[-2] == 0: raise BadInputError("X and Y are empty")
     alpha = float(alpha)
     if not math.isfinite(alpha) or alpha < 0: raise BadInputError(f"alpha must be finite and >= 0, got {alpha}")
-    mx = X.mean(0) if intercept else torch.zeros(X.shape[1], dtype=X.dtype)
-    my = Y.mean(0) if intercept else torch.zeros(Y.shape[1], dtype=Y.dtype)
+    mx = X.mean(-2, keepdim=True) if intercept else X.new_zeros(X.shape[:-2] + (1, X.shape[-1]))
+    my = Y.mean(-2, keepdim=True) if intercept else Y.new_zeros(Y.shape[:-2] + (1, Y.shape[-1]))
     U, S, Vh = torch.linalg.svd(X - mx, full_matrices=False)
     if alpha > 0: f = S / (S ** 2 + alpha)
-    else: f = torch.where(S > rcond * S.max().clamp_min(1e-300), 1 / S.clamp_min(1e-300), torch.zeros_like(S))
-    W = Vh.mT @ (f[:, None] * (U.mT @ (Y - my)))
-    b = my - mx @ W
+    else: f = torch.where(S > rcond * S.amax(-1, keepdim=True).clamp_min(1e-300), 1 / S.clamp_min(1e-300), torch.zeros_like(S))
+    W = Vh.mT @ (f[..., :, None] * (U.mT @ (Y - my)))
+    b = (my - mx @ W)[..., 0, :]
     return (W[:, 0], b[0]) if vec else (W, b)
 
 # %% ../nbs/05_forecast.ipynb #dbea657e

@@ -610,10 +610,9 @@ class HiPPOProphecy:
                                 f"(a window of {w}, then {p + 1} pairs for {p} features), got {T}")
         fb, xb = feats.reshape(-1, T, p), x.reshape(-1, T, d)
         out = torch.empty(fb.shape[0], horizon, d, dtype=x.dtype)
-        for i in range(fb.shape[0]):
-            for k in range(1, horizon + 1):
-                W, b = ridge_regression(fb[i, w:T - k], xb[i, w + k:] - xb[i, w:T - k], alpha=alpha)
-                out[i, k - 1] = xb[i, -1] + fb[i, -1] @ W + b
+        for k in range(1, horizon + 1):                                    # all contexts at once (a batched solve)
+            W, b = ridge_regression(fb[:, w:T - k], xb[:, w + k:] - xb[:, w:T - k], alpha=alpha)
+            out[:, k - 1] = xb[:, -1] + (fb[:, -1:] @ W)[:, 0] + b
         return out.reshape(*x.shape[:-2], horizon, d)
 
     def __repr__(self): return f"HiPPOProphecy(N={self.op.N}, theta={self.theta:g}, dt={self.dt:g})"
