@@ -255,8 +255,8 @@ def pack(obj, where:str="the object", _memo=None):
     elif isinstance(obj, np.ndarray): out = {_PACK: "ndarray", "data": torch.from_numpy(np.ascontiguousarray(obj))}
     elif isinstance(obj, (set, frozenset)): out = {_PACK: type(obj).__name__, "items": [pack(v, f"{where} item", memo) for v in obj]}
     elif isinstance(obj, (list, tuple)):
-        out = type(obj)(pack(v, f"{where}[{i}]", memo) for i, v in enumerate(obj)) if type(obj) in (list, tuple) else None
-        if out is None: raise BadInputError(f"cannot save {where}: a {type(obj).__name__}")
+        if type(obj) not in (list, tuple): raise BadInputError(f"cannot save {where}: a {type(obj).__name__}")
+        out = type(obj)(pack(v, f"{where}[{i}]", memo) for i, v in enumerate(obj))
     elif isinstance(obj, dict):
         if type(obj) not in (dict, collections.OrderedDict) or not all(isinstance(k, (str, int)) for k in obj):
             raise BadInputError(f"cannot save {where}: a {type(obj).__name__} with keys {list(obj)[:3]}")
